@@ -1,0 +1,47 @@
+"""Data sets by name: "digits", "mnist", "fashion-mnist", "folder:PATH"; and the batching of them."""
+from __future__ import annotations
+
+from ..errors import UserError
+from . import digits
+from .base import DataInfo, ImageDataset
+from .loader import Batches, make_info
+
+# name -> module with load() -> ImageDataset and available() -> (bool, why)
+_NAMED = {"digits": digits}
+
+
+def _register_optional():
+    from . import fashion_mnist, mnist
+    _NAMED["mnist"] = mnist
+    _NAMED["fashion-mnist"] = fashion_mnist
+
+
+try:
+    _register_optional()
+except ImportError:  # pragma: no cover - modules still being written
+    pass
+
+
+def dataset_names() -> list[str]:
+    return list(_NAMED) + ["folder:PATH"]
+
+
+def availability() -> dict[str, tuple[bool, str]]:
+    return {name: mod.available() for name, mod in _NAMED.items()}
+
+
+def load_dataset(spec: str, size: int | None = None, channels: int | None = None) -> ImageDataset:
+    """A data set from its spec: a built-in name or folder:PATH (resized to `size`)."""
+    if spec.startswith("folder:"):
+        from .folder import load_folder
+        return load_folder(spec[len("folder:"):], size=size, channels=channels)
+    mod = _NAMED.get(spec)
+    if mod is None:
+        raise UserError(f"unknown data set {spec!r}; known: {', '.join(dataset_names())}")
+    ok, why = mod.available()
+    if not ok:
+        raise UserError(f"data set {spec!r} is not available here: {why}")
+    return mod.load()
+
+
+__all__ = ["Batches", "DataInfo", "ImageDataset", "availability", "dataset_names", "load_dataset", "make_info"]

@@ -1,0 +1,72 @@
+"""An image data set held in memory: uint8 tensors with a fixed train/test split."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data to build itself; saved in config.json."""
+
+    shape: tuple[int, int, int]          # C, H, W
+    num_classes: int = 0                 # 0: unlabelled
+    pixels: str = "binary"               # "binary" (0/1 floats) or "continuous" (dequantised 8-bit in [0, 1])
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def dims(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+    def to_json(self) -> dict:
+        return {"shape": list(self.shape), "num_classes": self.num_classes,
+                "pixels": self.pixels, "class_names": list(self.class_names)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DataInfo":
+        return cls(shape=tuple(d["shape"]), num_classes=d["num_classes"], pixels=d["pixels"],
+                   class_names=tuple(d.get("class_names", ())))
+
+
+@dataclass
+class ImageDataset:
+    """Images as uint8 N×C×H×W (0..255), labels as int64 N (or None), split once and for all."""
+
+    name: str
+    train_x: torch.Tensor
+    test_x: torch.Tensor
+    train_y: torch.Tensor | None = None
+    test_y: torch.Tensor | None = None
+    class_names: tuple[str, ...] = ()
+    source: str = ""
+    licence: str = ""
+    split: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for t in (self.train_x, self.test_x):
+            assert t.dtype == torch.uint8 and t.dim() == 4, "images must be uint8 N×C×H×W"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.train_y is not None else 0
+
+    def content_hash(self) -> str:
+        """A short hash of every image and label, so numbers from different data never mix silently."""
+        h = hashlib.sha256()
+        for t in (self.train_x, self.train_y, self.test_x, self.test_y):
+            if t is not None:
+                h.update(t.contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "train": len(self.train_x), "test": len(self.test_x),
+                "shape": list(self.shape), "classes": list(self.class_names),
+                "split": self.split, "source": self.source, "licence": self.licence}

@@ -1,0 +1,95 @@
+"""Batches from preloaded tensors: no per-item Python work, binarised or dequantised on the fly."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from ..errors import UserError
+from .base import DataInfo, ImageDataset
+
+BINARIZE = ("dynamic", "threshold", "none")
+
+
+def make_info(ds: ImageDataset, binarize: str) -> DataInfo:
+    if binarize not in BINARIZE:
+        raise UserError(f"--binarize must be one of {', '.join(BINARIZE)}, not {binarize!r}")
+    return DataInfo(shape=ds.shape, num_classes=ds.num_classes,
+                    pixels="continuous" if binarize == "none" else "binary",
+                    class_names=ds.class_names)
+
+
+def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
+    """A distinct, reproducible seed per (run seed, epoch): resuming at an epoch replays it exactly."""
+    return (seed * 1_000_003 + epoch * 7919 + salt * 104_729) % (2**63 - 1)
+
+
+def transform(x_u8: torch.Tensor, binarize: str, generator: torch.Generator | None) -> torch.Tensor:
+    """uint8 images to what models see: 0/1 floats (binarised) or (k + u)/256 in [0, 1) (dequantised)."""
+    x = x_u8.float()
+    if binarize == "threshold":
+        return (x >= 128).float()
+    if binarize == "dynamic":
+        u = torch.rand(x.shape, generator=generator, device=x.device)
+        return (u < x / 255).float()
+    u = torch.rand(x.shape, generator=generator, device=x.device)
+    return (x + u) / 256
+
+
+class Batches:
+    """(x, y) batches of one split; y is None for unlabelled data. A new shuffle and binarisation per epoch."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, *, binarize: str, batch_size: int,
+                 shuffle: bool, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
+        if batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1, not {batch_size}")
+        self.images = images.to(device)
+        self.labels = labels.to(device) if labels is not None else None
+        self.binarize, self.batch_size, self.shuffle = binarize, batch_size, shuffle
+        self.seed, self.device, self.drop_last = seed, torch.device(device), drop_last
+        self.rank, self.world_size = rank, world_size
+
+    def _indices(self, epoch: int) -> torch.Tensor:
+        n = len(self.images)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1))
+            idx = torch.randperm(n, generator=g)
+        else:
+            idx = torch.arange(n)
+        return idx[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        n = len(range(self.rank, len(self.images), self.world_size))
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def num_images(self) -> int:
+        return len(range(self.rank, len(self.images), self.world_size))
+
+    def _fixed(self) -> torch.Tensor:
+        # An evaluation split is binarised / dequantised once, whatever the batch size, so every
+        # run and every evaluation of it sees the very same pixels.
+        if getattr(self, "_fixed_x", None) is None:
+            g = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, 0, salt=2))
+            self._fixed_x = transform(self.images, self.binarize, g)
+        return self._fixed_x
+
+    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""
+        idx = self._indices(epoch).to(self.device)
+        stop = len(idx) - (len(idx) % self.batch_size if self.drop_last else 0)
+        g = None
+        if self.shuffle:
+            g = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch, salt=2))
+        for start in range(0, stop, self.batch_size):
+            b = idx[start:start + self.batch_size]
+            x = transform(self.images[b], self.binarize, g) if self.shuffle else self._fixed()[b]
+            yield x, (self.labels[b] if self.labels is not None else None)
+
+    def __iter__(self):
+        return self.epoch(0)
+
+    def all(self, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The whole split as one batch (for small data, baselines and EM)."""
+        xs, ys = zip(*self.epoch(epoch))
+        return torch.cat(xs), (torch.cat(ys) if ys[0] is not None else None)

@@ -1,0 +1,2 @@
+"""Imports every model module so that each registers itself."""
+from .latent import autoencoder, cvae, gmm, vae  # noqa: F401
