@@ -147,3 +147,18 @@ def config_from_json(config_cls: type, d: dict):
 def config_help(config_cls: type) -> list[tuple[str, str, str]]:
     """(name, default, meaning) for each field."""
     return [(f.name, repr(f.default), f.metadata.get("help", "")) for f in dataclasses.fields(config_cls)]
+
+
+@torch.no_grad()
+def average_eval_terms(model: GenerativeModel, batches, *, iwae_k: int = 0, progress=None) -> dict[str, float]:
+    """Mean over a whole split of each per-image figure from `eval_terms` (nats per image)."""
+    sums: dict[str, float] = {}
+    n = 0
+    for x, y in batches.epoch(0):
+        terms = model.eval_terms(x, y, iwae_k=iwae_k)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.double().sum())
+        n += len(x)
+        if progress is not None:
+            progress.update(1, items=len(x))
+    return {k: v / max(n, 1) for k, v in sums.items()}

@@ -1,0 +1,150 @@
+"""The `genlab` command: train, sample, eval, explore, data, demo.
+
+Bad input of any kind ends in one line on stderr and exit status 2 (UserError); nothing else is caught.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"genlab: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _positive(kind, name):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a {kind.__name__}, not {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"{name} must be positive, not {text!r}")
+        return v
+    return parse
+
+
+def _common_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
+    p.add_argument("--threads", type=_positive(int, "--threads"), help="CPU threads for torch")
+
+
+def _add_train(sub, model_cls) -> None:
+    p = sub.add_parser("train", help="train a model; writes a run directory",
+                       description="genlab train MODEL --data NAME --out DIR   |   genlab train --resume DIR")
+    p.add_argument("model", nargs="?", help="model name (see `genlab train --list`)")
+    p.add_argument("--resume", metavar="RUN", help="continue a run directory where it stopped")
+    p.add_argument("--list", action="store_true", help="list the models and exit")
+    p.add_argument("--data", default="digits", help="digits, mnist, fashion-mnist or folder:PATH (default digits)")
+    p.add_argument("--size", type=_positive(int, "--size"), help="resize folder images to SIZE×SIZE")
+    p.add_argument("--binarize", choices=("dynamic", "threshold", "none"),
+                   help="binarise pixels: resampled every epoch (dynamic), at 0.5 (threshold), or keep 8-bit "
+                        "(none); default: the model's own")
+    p.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-N)")
+    p.add_argument("--epochs", type=_positive(int, "--epochs"), help="epochs (EM iterations for gmm); default 10")
+    p.add_argument("--batch-size", type=_positive(int, "--batch-size"), default=128)
+    p.add_argument("--lr", type=_positive(float, "--lr"), default=1e-3, help="learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=64, help="images in each epoch's sample grid (0: none)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any model setting")
+    _common_run_options(p)
+    if model_cls is not None:
+        g = p.add_argument_group(f"{model_cls.name} settings (also as --set KEY=VALUE)")
+        for f in dataclasses.fields(model_cls.Config):
+            g.add_argument(f"--{f.name.replace('_', '-')}", dest=f"cfg__{f.name}", metavar="V",
+                           help=f"{f.metadata.get('help', '')} (default {f.default!r})")
+
+
+def build_parser(model_cls=None) -> Parser:
+    from . import __version__
+
+    parser = Parser(prog="genlab", description="Deep generative models of every family: one workflow.")
+    parser.add_argument("--version", action="version", version=f"genlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _add_train(sub, model_cls)
+
+    p = sub.add_parser("sample", help="draw samples from a trained run as one grid")
+    p.add_argument("run")
+    p.add_argument("-n", type=_positive(int, "-n"), default=64)
+    p.add_argument("-o", "--output", default="samples.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
+    p.add_argument("--nrow", type=_positive(int, "--nrow"))
+    _common_run_options(p)
+
+    p = sub.add_parser("eval", help="test-set figures of one or more runs")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--iwae-k", type=int, default=100, help="importance samples for the IWAE bound (0: skip)")
+    _common_run_options(p)
+
+    p = sub.add_parser("explore", help="look inside a model: grid, interpolate, style")
+    p.add_argument("run")
+    views = p.add_subparsers(dest="view", required=True, parser_class=Parser)
+    v = views.add_parser("grid", help="sweep two code dimensions, the others fixed")
+    v.add_argument("--dims", type=int, nargs=2, default=[0, 1])
+    v.add_argument("--steps", type=int, default=15)
+    v.add_argument("--span", type=_positive(float, "--span"), default=3.0, help="sweep from -SPAN to SPAN")
+    v.add_argument("--class", dest="label", type=int)
+    v.add_argument("-o", "--output", default="grid.png")
+    v = views.add_parser("interpolate", help="walk in code space from one image to another")
+    v.add_argument("a")
+    v.add_argument("b")
+    v.add_argument("--steps", type=int, default=10)
+    v.add_argument("--method", choices=("linear", "slerp"), default="linear")
+    v.add_argument("--class", dest="label", type=int)
+    v.add_argument("-o", "--output", default="interpolation.png")
+    v = views.add_parser("style", help="one example's style drawn as every class (conditional models)")
+    v.add_argument("image")
+    v.add_argument("--label", type=int, help="the example's class (default: the model's own guess)")
+    v.add_argument("-o", "--output", default="style.png")
+    for v in views.choices.values():
+        _common_run_options(v)
+
+    p = sub.add_parser("data", help="list data sets, describe one, or fetch one")
+    p.add_argument("name", nargs="?", help="a data set name, or `fetch`")
+    p.add_argument("target", nargs="?", help="with fetch: the data set to fetch")
+    p.add_argument("--size", type=_positive(int, "--size"))
+    p.add_argument("-o", "--output", help="write a grid of examples")
+
+    p = sub.add_parser("demo", help="train ae, vae, cvae and gmm on digits and compare them")
+    p.add_argument("--out", default="demo-out")
+    p.add_argument("--epochs", type=_positive(int, "--epochs"), default=None)
+    _common_run_options(p)
+    return parser
+
+
+def _model_class_from_argv(argv: list[str]):
+    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+        from .models.base import get_model_class
+        return get_model_class(argv[1])
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(_model_class_from_argv(argv)).parse_args(argv)
+        from . import commands
+        return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except UserError as e:
+        sys.stderr.write(f"genlab: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("genlab: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""A progress bar for long work: position, figures, rate and time left. Live on a terminal; one line
+per finished bar otherwise (logs and CI stay readable)."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+def fmt_time(s: float) -> str:
+    s = int(max(s, 0))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Progress:
+    def __init__(self, total: int, label: str = "", unit: str = "img", stream=None, live: bool | None = None,
+                 width: int = 24):
+        self.total, self.label, self.unit, self.width = max(total, 1), label, unit, width
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.start = self.last = time.perf_counter()
+        self.done, self.items, self.figures = 0, 0, {}
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        frac = min(self.done / self.total, 1.0)
+        fill = int(frac * self.width)
+        bar = "█" * fill + "·" * (self.width - fill)
+        rate = self.items / elapsed if elapsed > 0 else 0.0
+        left = elapsed / frac - elapsed if frac > 0 else 0.0
+        figs = " ".join(f"{k}={v:.4g}" for k, v in self.figures.items())
+        return (f"{self.label} |{bar}| {self.done}/{self.total} {figs} "
+                f"{rate:,.0f} {self.unit}/s {fmt_time(elapsed)}<{fmt_time(left)}")
+
+    def update(self, n: int = 1, items: int = 0, **figures: float) -> None:
+        self.done += n
+        self.items += items
+        self.figures.update(figures)
+        now = time.perf_counter()
+        if self.live and (now - self.last > 0.1 or self.done >= self.total):
+            self.stream.write("\r" + self.line() + "\x1b[K")
+            self.stream.flush()
+            self.last = now
+
+    def close(self, **figures: float) -> None:
+        self.figures.update(figures)
+        self.stream.write(("\r" if self.live else "") + self.line() + ("\x1b[K\n" if self.live else "\n"))
+        self.stream.flush()
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self.start
+        return self.items / elapsed if elapsed > 0 else 0.0

@@ -1,0 +1,149 @@
+"""One training loop for every model: epochs of `train_step` (or the model's own `train_epoch`),
+progress, a test figure, a checkpoint, a metrics line and a sample grid after each epoch.
+
+Reproducible by construction: every epoch reseeds the global RNG and the batch order from (seed, epoch),
+so a run resumed from the checkpoint of epoch k replays epochs k+1… exactly as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..data.images import save_grid
+from ..data.loader import Batches, epoch_seed
+from ..errors import UserError
+from ..models.base import GenerativeModel, average_eval_terms
+from ..runs import Run
+from .progress import Progress
+
+
+class TrainingDiverged(UserError):
+    """A loss or weight became non-finite; the last good checkpoint was kept."""
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    samples: int = 64          # images in each epoch's sample grid
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, model: GenerativeModel, run: Run, train: Batches, test: Batches, opts: TrainOptions,
+                 *, live: bool | None = None, quiet: bool = False):
+        self.model, self.run, self.train, self.test, self.opts = model, run, train, test, opts
+        self.live, self.quiet = live, quiet
+        self.optimizers = model.configure_optimizers(opts.lr)
+        self.epoch, self.step = 0, 0
+
+    # ---- resume ----
+    def restore(self) -> None:
+        """Load weights and trainer state from the run directory."""
+        state = self.run.load_trainer_state()
+        epoch = self.run.load_weights(self.model)
+        if int(state.get("epoch", -1)) != epoch:
+            raise UserError(f"{self.run.path}: weights (epoch {epoch}) and trainer state "
+                            f"(epoch {state.get('epoch')}) disagree; the checkpoint is damaged")
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.epoch, self.step = epoch, int(state["step"])
+        self.run.truncate_metrics(epoch)
+
+    def _checkpoint(self) -> None:
+        state = {"epoch": self.epoch, "step": self.step,
+                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
+        self.run.save_checkpoint(self.model, state)
+
+    # ---- the loop ----
+    def fit(self) -> list[dict]:
+        rows = []
+        while self.epoch < self.opts.epochs:
+            rows.append(self._one_epoch())
+        return rows
+
+    def _one_epoch(self) -> dict:
+        e = self.epoch
+        torch.manual_seed(epoch_seed(self.opts.seed, e, salt=3))
+        self.model.train()
+        t0 = time.perf_counter()
+        label = f"epoch {e + 1}/{self.opts.epochs}"
+        if hasattr(self.model, "train_epoch"):
+            figures = self.model.train_epoch(self.train, e)
+            self._check_finite(figures, e)
+            images = self.train.num_images()
+            self.step += 1
+        else:
+            figures, images = self._train_batches(e, label)
+        seconds = time.perf_counter() - t0
+        self._check_weights(e)
+        self.model.eval()
+        test = average_eval_terms(self.model, self.test, iwae_k=0)
+        self.epoch = e + 1
+        self._checkpoint()
+        row = {"epoch": self.epoch, "step": self.step, **figures,
+               **{f"test_{k}": v for k, v in test.items()},
+               "images_per_s": images / seconds if seconds > 0 else 0.0, "seconds": seconds}
+        self.run.append_metrics(row)
+        self._sample_grid()
+        if not self.quiet and hasattr(self.model, "train_epoch"):
+            figs = " ".join(f"{k}={v:.4g}" for k, v in {**figures, **{f'test_{k}': v for k, v in test.items()}}.items())
+            print(f"{label} {figs}", flush=True)
+        return row
+
+    def _train_batches(self, e: int, label: str) -> tuple[dict, int]:
+        bar = None if self.quiet else Progress(len(self.train), label, live=self.live)
+        sums: dict[str, float] = {}
+        images = 0
+        for batch in self.train.epoch(e):
+            logs = self.model.train_step(batch, self.optimizers)
+            self.step += 1
+            self._check_finite(logs, e)
+            n = len(batch[0])
+            images += n
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+            if bar:
+                bar.update(1, items=n, **logs)
+        figures = {k: v / max(images, 1) for k, v in sums.items()}
+        if bar:
+            bar.close(**figures)
+        return figures, images
+
+    def _check_finite(self, logs: dict, e: int) -> None:
+        bad = [k for k, v in logs.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(
+                f"{bad[0]} became {logs[bad[0]]} in epoch {e + 1} (step {self.step}); training stopped and "
+                f"the last good checkpoint (epoch {self.epoch}) is kept: try a lower --lr")
+
+    def _check_weights(self, e: int) -> None:
+        for name, p in self.model.state_dict().items():
+            if p.is_floating_point() and not torch.isfinite(p).all():
+                raise TrainingDiverged(f"weight {name} became non-finite in epoch {e + 1}; the last good "
+                                       f"checkpoint (epoch {self.epoch}) is kept: try a lower --lr")
+
+    def _sample_grid(self) -> None:
+        if self.opts.samples <= 0:
+            return
+        g = torch.Generator(device=self.model.device).manual_seed(self.opts.seed)
+        with torch.no_grad():
+            images = self.model.sample(self.opts.samples, generator=g)
+        save_grid(images, self.run.sample_path(self.epoch))

@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny runs trained once per test session through the real command line."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from genlab.cli import main
+
+os.environ.setdefault("GENLAB_CACHE", os.path.join(os.path.dirname(__file__), "..", ".cache-test"))
+torch.set_num_threads(2)
+
+
+def genlab(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Trained runs on digits: name -> path. Small but real: each learns within a few seconds."""
+    root = tmp_path_factory.mktemp("runs")
+    specs = {
+        "vae": ["vae", "--epochs", "30", "--batch-size", "32", "--lr", "2e-3", "--latent-dim", "4", "--hidden", "256"],
+        "ae": ["ae", "--epochs", "12", "--batch-size", "32", "--lr", "2e-3", "--latent-dim", "4", "--hidden", "256"],
+        "cvae": ["cvae", "--epochs", "30", "--batch-size", "32", "--lr", "2e-3", "--latent-dim", "4", "--hidden", "256"],
+        "gmm": ["gmm", "--epochs", "10", "--components", "10"],
+    }
+    out = {}
+    for name, argv in specs.items():
+        path = root / name
+        assert genlab("train", *argv, "--data", "digits", "--out", path, "--samples", "16") == 0
+        out[name] = path
+    return out
