@@ -86,6 +86,7 @@ def cmd_train(args) -> int:
         ds = load_dataset(args.data, size=args.size)
         binarize = args.binarize or cls.default_binarize
         info = make_info(ds, binarize)
+        torch.manual_seed(args.seed)   # the initial weights are part of what the seed fixes
         model = cls(make_config(cls.Config, overrides), info).to(device)
         opts = TrainOptions(epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                             samples=args.samples)

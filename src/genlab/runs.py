@@ -28,6 +28,7 @@ from .errors import UserError
 from .models.base import GenerativeModel, config_from_json, get_model_class
 
 CONFIG, WEIGHTS, TRAINER, METRICS, SAMPLES = "config.json", "model.safetensors", "trainer.pt", "metrics.jsonl", "samples"
+PREVIOUS_TRAINER = ".trainer-previous.pt"
 
 
 def write_atomic(path: Path, write) -> None:
@@ -108,22 +109,37 @@ class Run:
 
     # ---- checkpoints ----
     def save_checkpoint(self, model: GenerativeModel, trainer_state: dict) -> None:
-        """Weights and trainer state, each atomically; both carry the epoch so a mismatch is caught."""
+        """Weights and trainer state, each renamed into place; both carry the epoch.
+
+        The two renames are not one atomic step, so the previous trainer state stays beside the new one
+        until the new weights are in place: a process killed between the renames leaves the old weights
+        with their own trainer state, which `load_trainer_state` picks."""
         epoch = str(trainer_state["epoch"])
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         meta = {"model": model.name, "epoch": epoch, "genlab_version": __version__}
-        # The slow part (serialising) happens in temporary files before either rename.
-        write_atomic(self.path / TRAINER, lambda p: torch.save(trainer_state, p))
+        trainer, previous = self.path / TRAINER, self.path / PREVIOUS_TRAINER
+        if trainer.exists():
+            previous.unlink(missing_ok=True)
+            os.link(trainer, previous)
+        write_atomic(trainer, lambda p: torch.save(trainer_state, p))
         write_atomic(self.path / WEIGHTS, lambda p: save_file(state, str(p), metadata=meta))
 
-    def load_trainer_state(self) -> dict:
+    def load_trainer_state(self, epoch: int) -> dict:
+        """The trainer state saved with the weights of `epoch`."""
         f = self.path / TRAINER
         if not f.is_file():
             raise UserError(f"{self.path} has no {TRAINER}: it cannot be resumed")
-        try:
-            return torch.load(f, map_location="cpu", weights_only=True)
-        except Exception as e:  # any unpickling failure means a damaged or foreign file
-            raise UserError(f"{f} is truncated or not genlab's trainer state ({e.__class__.__name__})") from None
+        for candidate in (f, self.path / PREVIOUS_TRAINER):
+            if not candidate.is_file():
+                continue
+            try:
+                state = torch.load(candidate, map_location="cpu", weights_only=True)
+            except Exception as e:  # any unpickling failure means a damaged or foreign file
+                raise UserError(f"{candidate} is truncated or not genlab's trainer state ({e.__class__.__name__})") from None
+            if isinstance(state, dict) and int(state.get("epoch", -1)) == epoch:
+                return state
+        raise UserError(f"{self.path}: no trainer state matches the weights of epoch {epoch}; "
+                        f"the checkpoint is damaged")
 
     # ---- metrics ----
     def append_metrics(self, row: dict) -> None:

@@ -57,11 +57,8 @@ class Trainer:
     # ---- resume ----
     def restore(self) -> None:
         """Load weights and trainer state from the run directory."""
-        state = self.run.load_trainer_state()
         epoch = self.run.load_weights(self.model)
-        if int(state.get("epoch", -1)) != epoch:
-            raise UserError(f"{self.run.path}: weights (epoch {epoch}) and trainer state "
-                            f"(epoch {state.get('epoch')}) disagree; the checkpoint is damaged")
+        state = self.run.load_trainer_state(epoch)
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.epoch, self.step = epoch, int(state["step"])
