@@ -42,6 +42,8 @@ def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
     assert run_cli("train", "--resume", out, "--epochs", "3") == 0
     assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]
     assert metrics(out)[-1]["loss"] != 1.0
+    steps = [json.loads(l)["step"] for l in (out / "steps.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 3 * 12 + 1))                 # 12 batches of 128 per epoch, none twice
 
 
 KILL_WHILE_SAVING = textwrap.dedent("""

@@ -16,8 +16,11 @@ def png(path):
 
 def test_run_directory_holds_what_design_promises(runs):
     d = runs["vae"]
-    for name in ("config.json", "model.safetensors", "trainer.pt", "metrics.jsonl"):
+    for name in ("config.json", "model.safetensors", "trainer.pt", "metrics.jsonl", "steps.jsonl", "curves.png"):
         assert (d / name).is_file(), name
+    steps = [json.loads(l) for l in (d / "steps.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == list(range(1, 30 * 45 + 1))      # 30 epochs of 45 batches of 32
+    assert all(a["seconds"] < b["seconds"] for a, b in zip(steps, steps[1:]))
     assert sorted(p.name for p in (d / "samples").iterdir())[:2] == ["epoch-0001.png", "epoch-0002.png"]
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["model"] == "vae" and cfg["config"]["latent_dim"] == 4

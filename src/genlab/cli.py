@@ -26,7 +26,8 @@ def _positive(kind, name):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a {kind.__name__}, not {text!r}") from None
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, not {text!r}") from None
         if not v > 0:
             raise argparse.ArgumentTypeError(f"{name} must be positive, not {text!r}")
         return v

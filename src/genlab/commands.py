@@ -77,7 +77,6 @@ def cmd_train(args) -> int:
         opts = TrainOptions(**run.config["train"])
         if args.epochs:
             opts.epochs = args.epochs
-        run.update_config(train=opts.to_json())
     else:
         if not args.model:
             raise UserError("name a model to train (genlab train --list shows them), or --resume RUN")
@@ -100,7 +99,8 @@ def cmd_train(args) -> int:
                     seed=opts.seed, device=device)
     trainer = Trainer(model, run, train, test_batches(ds, binarize, device), opts)
     if args.resume:
-        trainer.restore()
+        trainer.restore()                       # a damaged checkpoint fails here, before anything is written
+        run.update_config(train=opts.to_json())
         if trainer.epoch >= opts.epochs:
             print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs")
             return 0
@@ -151,7 +151,7 @@ def cmd_sample(args) -> int:
         if k == 0:
             raise UserError(f"{model.name} is not conditional: --class does not apply")
         if not 0 <= args.label < k:
-            raise UserError(f"--class must be between 0 and {k - 1}")
+            raise UserError(f"--class must be between 0 and {k - 1}, not {args.label}")
         condition = torch.full((args.n,), args.label, dtype=torch.long, device=device)
     g = torch.Generator(device=device).manual_seed(args.seed)
     images = model.sample(args.n, condition=condition, generator=g)

@@ -5,6 +5,8 @@
       model.safetensors    weights (safetensors: loading never runs code)
       trainer.pt           optimiser state and epoch, for an exact resume (loaded with weights_only=True)
       metrics.jsonl        one line per epoch
+      steps.jsonl          one line per training step (losses against training time)
+      curves.png           those figures drawn, redrawn while it trains
       samples/epoch-0003.png
 
 Every file is written to a temporary name and renamed into place, so a process killed at any moment
@@ -29,6 +31,7 @@ from .models.base import GenerativeModel, config_from_json, get_model_class
 
 CONFIG, WEIGHTS, TRAINER, METRICS, SAMPLES = "config.json", "model.safetensors", "trainer.pt", "metrics.jsonl", "samples"
 PREVIOUS_TRAINER = ".trainer-previous.pt"
+STEPS = "steps.jsonl"
 
 
 def write_atomic(path: Path, write) -> None:
@@ -103,7 +106,9 @@ class Run:
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            first = str(e).strip().splitlines()[0]
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            first = lines[1] if len(lines) > 1 else lines[0]    # lines[0] is "Error(s) in loading state_dict for X:"
+            first = first if len(first) <= 200 else first[:197] + "..."
             raise UserError(f"{f} does not fit the model in {CONFIG}: {first}") from None
         return int(meta.get("epoch", 0))
 
@@ -142,20 +147,33 @@ class Run:
                         f"the checkpoint is damaged")
 
     # ---- metrics ----
-    def append_metrics(self, row: dict) -> None:
+    def append_metrics(self, row: dict, steps: list[dict] = ()) -> None:
+        """One epoch's row in metrics.jsonl and its per-step logs in steps.jsonl."""
+        if steps:
+            with open(self.path / STEPS, "a") as f:
+                f.write("".join(json.dumps(s) + "\n" for s in steps))
         with open(self.path / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
     def metrics(self) -> list[dict]:
-        f = self.path / METRICS
+        return self._rows(METRICS)
+
+    def steps(self) -> list[dict]:
+        return self._rows(STEPS)
+
+    def _rows(self, name: str) -> list[dict]:
+        f = self.path / name
         if not f.is_file():
             return []
         return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
 
-    def truncate_metrics(self, epoch: int) -> None:
-        """Drop rows past `epoch` (logged after the last checkpoint by a run that was then killed)."""
+    def truncate_metrics(self, epoch: int, step: int | None = None) -> None:
+        """Drop rows past the checkpoint (logged after it by a run that was then killed)."""
         rows = [r for r in self.metrics() if r.get("epoch", 0) <= epoch]
         write_atomic(self.path / METRICS, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in rows)))
+        if step is not None and (self.path / STEPS).is_file():
+            kept = [r for r in self.steps() if r.get("step", 0) <= step]
+            write_atomic(self.path / STEPS, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in kept)))
 
     def sample_path(self, epoch: int) -> Path:
         return self.path / SAMPLES / f"epoch-{epoch:04d}.png"

@@ -61,12 +61,11 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, s
     grid = make_grid(images, nrow=nrow, scale=scale)
     im = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(suffix)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(path.suffix.lower())
     if fmt is None:
         raise UserError(f"cannot write {path}: the output must end in .png, .jpg or .gif")
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     im.save(tmp, format=fmt)
     os.replace(tmp, path)

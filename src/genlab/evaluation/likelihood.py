@@ -21,7 +21,9 @@ def likelihood_report(model: GenerativeModel, test, info: DataInfo, *, iwae_k: i
     """Per-image test figures. Keys end in _nats or _bpd so that every number carries its unit."""
     terms = average_eval_terms(model, test, iwae_k=iwae_k, progress=progress)
     out: dict[str, float] = {}
-    shift = 0.0 if info.pixels == "binary" else info.dims * math.log(256)
+    # A model of the discrete pixel values themselves (autoregressive softmax) needs no shift.
+    dequantised = info.pixels != "binary" and not getattr(model, "discrete", False)
+    shift = info.dims * math.log(256) if dequantised else 0.0
     for key, value in terms.items():
         if key in NLL_KEYS:
             nats = value + shift

@@ -33,7 +33,8 @@ def grid(model: GenerativeModel, dims: tuple[int, int] = (0, 1), steps: int = 15
     require(model, "decode")
     d = latent_dim(model)
     if len(dims) != 2 or len(set(dims)) != 2 or not all(0 <= i < d for i in dims):
-        raise UserError(f"--dims needs two different dimensions between 0 and {d - 1}")
+        raise UserError(f"--dims needs two different dimensions between 0 and {d - 1}, "
+                        f"not {' '.join(map(str, dims))}")
     if steps < 2:
         raise UserError("--steps must be at least 2")
     values = torch.linspace(-span, span, steps, device=model.device)
@@ -81,7 +82,9 @@ def classify(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def style(model: GenerativeModel, x: torch.Tensor, label: int | None = None) -> torch.Tensor:
     """One example's style drawn as every class. Without a label, the model's own best guess of it."""
-    require(model, "style")
+    if not hasattr(model, "style"):
+        raise UserError(f"{model.name} is not conditional: the style view needs a model trained with classes "
+                        f"(cvae)")
     if label is None:
         y = classify(model, x)
     else:
@@ -98,5 +101,5 @@ def _labels(model: GenerativeModel, label: int | None, n: int) -> torch.Tensor |
     if label is None:
         label = 0
     if not 0 <= label < k:
-        raise UserError(f"--class must be between 0 and {k - 1}")
+        raise UserError(f"--class must be between 0 and {k - 1}, not {label}")
     return torch.full((n,), label, dtype=torch.long, device=model.device)

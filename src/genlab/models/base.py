@@ -31,6 +31,7 @@ class GenerativeModel(nn.Module):
     family: ClassVar[str] = ""                 # "latent", "autoregressive", "adversarial"
     default_binarize: ClassVar[str] = "dynamic"
     needs_labels: ClassVar[bool] = False
+    discrete: ClassVar[bool] = False           # log_prob is of the 8-bit values themselves, not a density
 
     def __init__(self, config, info: DataInfo):
         super().__init__()

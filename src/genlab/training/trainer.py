@@ -7,6 +7,7 @@ so a run resumed from the checkpoint of epoch k replays epochs k+1… exactly as
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -17,7 +18,10 @@ from ..data.loader import Batches, epoch_seed
 from ..errors import UserError
 from ..models.base import GenerativeModel, average_eval_terms
 from ..runs import Run
+from .curves import draw_curves
 from .progress import Progress
+
+CURVES_EVERY = 20.0   # seconds between redraws of curves.png while training
 
 
 class TrainingDiverged(UserError):
@@ -53,6 +57,9 @@ class Trainer:
         self.live, self.quiet = live, quiet
         self.optimizers = model.configure_optimizers(opts.lr)
         self.epoch, self.step = 0, 0
+        self.elapsed = 0.0             # training seconds over all epochs, resumes included
+        self._steps: list[dict] = []   # this epoch's per-step logs, written with its checkpoint
+        self._last_curves = 0.0
 
     # ---- resume ----
     def restore(self) -> None:
@@ -62,10 +69,11 @@ class Trainer:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.epoch, self.step = epoch, int(state["step"])
-        self.run.truncate_metrics(epoch)
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.run.truncate_metrics(epoch, self.step)
 
     def _checkpoint(self) -> None:
-        state = {"epoch": self.epoch, "step": self.step,
+        state = {"epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
                  "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
         self.run.save_checkpoint(self.model, state)
 
@@ -74,6 +82,8 @@ class Trainer:
         rows = []
         while self.epoch < self.opts.epochs:
             rows.append(self._one_epoch())
+        if rows:
+            draw_curves(self.run.path)
         return rows
 
     def _one_epoch(self) -> dict:
@@ -87,9 +97,17 @@ class Trainer:
             self._check_finite(figures, e)
             images = self.train.num_images()
             self.step += 1
+            self._steps.append({"step": self.step, "epoch": e + 1,
+                                "seconds": round(self.elapsed + time.perf_counter() - t0, 4), **figures})
         else:
             figures, images = self._train_batches(e, label)
+        report = self.model.epoch_report(self.train) if hasattr(self.model, "epoch_report") else {}
+        warning = report.pop("warning", None)
+        if warning and not self.quiet:
+            print(f"genlab: warning: {warning}", file=sys.stderr, flush=True)
+        figures.update(report)
         seconds = time.perf_counter() - t0
+        self.elapsed += seconds
         self._check_weights(e)
         self.model.eval()
         test = average_eval_terms(self.model, self.test, iwae_k=0)
@@ -98,8 +116,14 @@ class Trainer:
         row = {"epoch": self.epoch, "step": self.step, **figures,
                **{f"test_{k}": v for k, v in test.items()},
                "images_per_s": images / seconds if seconds > 0 else 0.0, "seconds": seconds}
-        self.run.append_metrics(row)
+        if warning:
+            row["warning"] = warning
+        self.run.append_metrics(row, self._steps)
+        self._steps = []
         self._sample_grid()
+        if time.perf_counter() - self._last_curves > CURVES_EVERY and self.epoch < self.opts.epochs:
+            draw_curves(self.run.path)
+            self._last_curves = time.perf_counter()
         if not self.quiet and hasattr(self.model, "train_epoch"):
             figs = " ".join(f"{k}={v:.4g}" for k, v in {**figures, **{f'test_{k}': v for k, v in test.items()}}.items())
             print(f"{label} {figs}", flush=True)
@@ -109,10 +133,13 @@ class Trainer:
         bar = None if self.quiet else Progress(len(self.train), label, live=self.live)
         sums: dict[str, float] = {}
         images = 0
+        t0 = time.perf_counter()
         for batch in self.train.epoch(e):
             logs = self.model.train_step(batch, self.optimizers)
             self.step += 1
             self._check_finite(logs, e)
+            self._steps.append({"step": self.step, "epoch": e + 1,
+                                "seconds": round(self.elapsed + time.perf_counter() - t0, 4), **logs})
             n = len(batch[0])
             images += n
             for k, v in logs.items():
@@ -129,13 +156,18 @@ class Trainer:
         if bad:
             raise TrainingDiverged(
                 f"{bad[0]} became {logs[bad[0]]} in epoch {e + 1} (step {self.step}); training stopped and "
-                f"the last good checkpoint (epoch {self.epoch}) is kept: try a lower --lr")
+                f"{self._kept()}: try a lower --lr")
 
     def _check_weights(self, e: int) -> None:
         for name, p in self.model.state_dict().items():
             if p.is_floating_point() and not torch.isfinite(p).all():
-                raise TrainingDiverged(f"weight {name} became non-finite in epoch {e + 1}; the last good "
-                                       f"checkpoint (epoch {self.epoch}) is kept: try a lower --lr")
+                raise TrainingDiverged(f"weight {name} became non-finite in epoch {e + 1}; training stopped and "
+                                       f"{self._kept()}: try a lower --lr")
+
+    def _kept(self) -> str:
+        if self.epoch == 0:
+            return "no epoch finished, so there is no checkpoint"
+        return f"the last good checkpoint (epoch {self.epoch}) is kept"
 
     def _sample_grid(self) -> None:
         if self.opts.samples <= 0:
