@@ -1,2 +1,3 @@
 """Imports every model module so that each registers itself."""
 from .latent import autoencoder, cvae, gmm, vae  # noqa: F401
+from .adversarial import cgan, dcgan, gan, wgan, wgan_gp  # noqa: F401
