@@ -10,17 +10,13 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ..base import GenerativeModel, option, register
-from .nets import Decoder, Encoder, choose_net, pixel_mean
+from ..base import GenerativeModel, register
+from .nets import Decoder, Encoder, NetConfig, choose_net, pixel_mean
 
 
 @dataclass
-class AutoencoderConfig:
-    latent_dim: int = option(16, "size of the code", low=1)
-    hidden: int = option(512, "width of the fully connected layers", low=1)
-    channels: int = option(32, "channels of the first convolution (doubling at each halving)", low=1)
-    net: str = option("auto", "network kind: mlp, conv, or auto (conv for 28×28 and larger)",
-                      choices=("auto", "mlp", "conv"))
+class AutoencoderConfig(NetConfig):
+    """The autoencoder needs nothing beyond its networks' settings."""
 
 
 @register

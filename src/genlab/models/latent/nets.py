@@ -6,9 +6,22 @@ An optional condition vector (a one-hot label) is joined to the encoder's featur
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ..base import option
+
+
+@dataclass
+class NetConfig:
+    """The settings every encoder/decoder model shares."""
+    latent_dim: int = option(16, "size of the code z", low=1)
+    hidden: int = option(512, "width of the fully connected layers", low=1)
+    channels: int = option(32, "channels of the first convolution (doubling at each halving)", low=1)
+    net: str = option("auto", "network kind: mlp, conv, or auto (conv for 28×28 and larger)",
+                      choices=("auto", "mlp", "conv"))
 
 
 def choose_net(net: str, shape: tuple[int, int, int]) -> str:

@@ -14,16 +14,11 @@ from torch import nn
 
 from ...errors import UserError
 from ..base import GenerativeModel, option, register
-from .nets import Decoder, Encoder, choose_net, pixel_log_likelihood, pixel_mean
+from .nets import Decoder, Encoder, NetConfig, choose_net, pixel_log_likelihood, pixel_mean
 
 
 @dataclass
-class VAEConfig:
-    latent_dim: int = option(16, "size of the code z", low=1)
-    hidden: int = option(512, "width of the fully connected layers", low=1)
-    channels: int = option(32, "channels of the first convolution (doubling at each halving)", low=1)
-    net: str = option("auto", "network kind: mlp, conv, or auto (conv for 28×28 and larger)",
-                      choices=("auto", "mlp", "conv"))
+class VAEConfig(NetConfig):
     likelihood: str = option("auto", "decoder likelihood: bernoulli (binarised data), gaussian (continuous), "
                              "or auto (from the data)", choices=("auto", "bernoulli", "gaussian"))
     beta: float = option(1.0, "weight of the KL term (β-VAE); 1 gives the true ELBO", low=0.0)
