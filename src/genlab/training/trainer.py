@@ -124,8 +124,10 @@ class Trainer:
         if time.perf_counter() - self._last_curves > CURVES_EVERY and self.epoch < self.opts.epochs:
             draw_curves(self.run.path)
             self._last_curves = time.perf_counter()
-        if not self.quiet and hasattr(self.model, "train_epoch"):
-            figs = " ".join(f"{k}={v:.4g}" for k, v in {**figures, **{f'test_{k}': v for k, v in test.items()}}.items())
+        # The progress bar showed a batch model's losses; what it could not show goes on one line.
+        shown = figures if hasattr(self.model, "train_epoch") else report
+        if not self.quiet and shown:
+            figs = " ".join(f"{k}={v:.4g}" for k, v in {**shown, **{f'test_{k}': v for k, v in test.items()}}.items())
             print(f"{label} {figs}", flush=True)
         return row
 
