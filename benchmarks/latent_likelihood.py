@@ -35,7 +35,8 @@ def sampling_rate(run: Path, n: int = 1000, repeats: int = 3) -> float:
 
 def bench(data: str, model: str, epochs: int, options: list[str], out: Path, iwae_k: int) -> dict:
     run = out / f"{model}-{data}"
-    code = genlab(["train", model, "--data", data, "--epochs", str(epochs), "--out", str(run), *options])
+    code = genlab(["train", model, "--data", data, "--epochs", str(epochs), "--out", str(run), *options,
+                   "--threads", str(torch.get_num_threads())])
     if code:
         sys.exit(code)
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
@@ -53,7 +54,9 @@ def main() -> None:
     p.add_argument("--gmm-covariance", default="diag", choices=("diag", "full"))
     p.add_argument("--iwae-k", type=int, default=100)
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-"))
     results = []
     for data in args.data:

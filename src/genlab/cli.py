@@ -1,4 +1,4 @@
-"""The `genlab` command: train, sample, eval, explore, data, demo.
+"""The `genlab` command: train, sample, eval, explore, complete, data, demo.
 
 Bad input of any kind ends in one line on stderr and exit status 2 (UserError); nothing else is caught.
 """
@@ -53,7 +53,8 @@ def _add_train(sub, model_cls) -> None:
     p.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-N)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), help="epochs (EM iterations for gmm); default 10")
     p.add_argument("--batch-size", type=_positive(int, "--batch-size"), default=128)
-    p.add_argument("--lr", type=_positive(float, "--lr"), default=1e-3, help="learning rate")
+    p.add_argument("--lr", type=_positive(float, "--lr"),
+                   help="learning rate (default: the model's own; 1e-3 for most, the paper's for GANs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=64, help="images in each epoch's sample grid (0: none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any model setting")
@@ -110,6 +111,18 @@ def build_parser(model_cls=None) -> Parser:
     v.add_argument("-o", "--output", default="style.png")
     for v in views.choices.values():
         _common_run_options(v)
+
+    p = sub.add_parser("complete", help="draw the covered part of an image (autoregressive models)")
+    p.add_argument("run")
+    p.add_argument("--image", required=True, help="the image to complete (PNG, JPEG or GIF)")
+    p.add_argument("--cover", default="bottom-half",
+                   help="what the model draws: bottom-half, right-half or a percentage such as 75%% "
+                        "(the last pixels in raster order); default bottom-half")
+    p.add_argument("-n", type=_positive(int, "-n"), default=8, help="completions side by side (default 8)")
+    p.add_argument("-o", "--output", default="completion.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
+    _common_run_options(p)
 
     p = sub.add_parser("data", help="list data sets, describe one, or fetch one")
     p.add_argument("name", nargs="?", help="a data set name, or `fetch`")

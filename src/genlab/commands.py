@@ -87,8 +87,8 @@ def cmd_train(args) -> int:
         info = make_info(ds, binarize)
         torch.manual_seed(args.seed)   # the initial weights are part of what the seed fixes
         model = cls(make_config(cls.Config, overrides), info).to(device)
-        opts = TrainOptions(epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                            samples=args.samples)
+        opts = TrainOptions(epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr or cls.default_lr,
+                            seed=args.seed, samples=args.samples)
         out = args.out or _next_run_dir(cls.name, args.data)
         run = Run.create(out, {
             "model": cls.name, "config": config_dict(model.config), "info": info.to_json(),
@@ -147,7 +147,8 @@ def cmd_sample(args) -> int:
     model = load_model(args.run, device)
     condition = None
     if args.label is not None:
-        k = model.info.num_classes if getattr(model, "needs_labels", False) else 0
+        conditional = getattr(model, "needs_labels", False) or getattr(model, "conditional", False)
+        k = model.info.num_classes if conditional else 0
         if k == 0:
             raise UserError(f"{model.name} is not conditional: --class does not apply")
         if not 0 <= args.label < k:
@@ -219,6 +220,25 @@ def cmd_explore(args) -> int:
         x = image_for_model(model, args.image)
         images = latent.style(model, x, args.label)
         _write_image(torch.cat([x, images]), args.output, nrow=len(images) + 1)
+    return 0
+
+
+# ---- complete --------------------------------------------------------------------------------------
+
+def cmd_complete(args) -> int:
+    from .explore.completion import completions
+
+    device = setup_torch(args.device, args.threads)
+    model = load_model(args.run, device)
+    if args.label is not None:
+        k = model.info.num_classes if getattr(model, "conditional", False) else 0
+        if k == 0:
+            raise UserError(f"{model.name} is not conditional: --class does not apply")
+        if not 0 <= args.label < k:
+            raise UserError(f"--class must be between 0 and {k - 1}, not {args.label}")
+    x = image_for_model(model, args.image)
+    images = completions(model, x, args.cover, args.n, seed=args.seed, label=args.label)
+    _write_image(images, args.output, nrow=len(images))
     return 0
 
 

@@ -30,6 +30,7 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type]
     family: ClassVar[str] = ""                 # "latent", "autoregressive", "adversarial"
     default_binarize: ClassVar[str] = "dynamic"
+    default_lr: ClassVar[float] = 1e-3        # what `genlab train` uses without --lr (GANs: their paper's)
     needs_labels: ClassVar[bool] = False
     discrete: ClassVar[bool] = False           # log_prob is of the 8-bit values themselves, not a density
 

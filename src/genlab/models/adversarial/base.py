@@ -1,0 +1,162 @@
+"""What every adversarial model shares: a generator and a discriminator (each its own module, so a
+distributed wrapper can take them one by one), trained in turns by `train_step`.
+
+One `train_step` is one full round on one batch: `n_critic` discriminator steps (fresh fakes each time,
+the batch's real images reused), then one generator step through G+D with D's weights frozen.
+Data arrive in [0, 1] and are scaled to [-1, 1] (G ends in tanh); samples go back to [0, 1].
+
+A GAN has no likelihood: `log_prob` stays None and `eval_terms` {} (the evaluator shows "—").
+Its indicators instead: per step D's accuracy on real and fake (and the critic's Wasserstein estimate
+for the WGANs); per epoch the sample diversity against the data's, with a warning on collapse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from ..base import GenerativeModel, option
+from .indicators import diversity_report, mean_pairwise_distance
+from .nets import ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, choose_net
+
+DIVERSITY_SAMPLES = 256
+
+
+def latent_dim_option():
+    return option(100, "size of the code z ~ N(0, I) fed to G", low=1)
+
+
+def hidden_option():
+    return option(512, "width of the fully connected layers (mlp)", low=1)
+
+
+def features_option():
+    return option(64, "channels of D's first convolution and G's last (conv), doubling per halving", low=1)
+
+
+@dataclass
+class NetConfig:
+    """The nets of the models that take either kind (wgan, wgan-gp, cgan)."""
+    latent_dim: int = latent_dim_option()
+    net: str = option("auto", "network kind: mlp, conv (DCGAN's), or auto (conv for 16 px and larger)",
+                      choices=("auto", "mlp", "conv"))
+    hidden: int = hidden_option()
+    features: int = features_option()
+
+
+class AdversarialModel(GenerativeModel):
+    family = "adversarial"
+    default_binarize = "none"
+    default_lr: ClassVar[float] = 2e-4
+    critic_norm: ClassVar[bool] = True       # batch norm in the convolutional discriminator
+    default_net: ClassVar[str] = "auto"      # for a Config without a `net` field
+
+    def __init__(self, config, info):
+        super().__init__(config, info)
+        shape, cond = info.shape, self.cond_dim()
+        if choose_net(getattr(config, "net", self.default_net), shape) == "mlp":
+            self.generator = MLPGenerator(shape, config.latent_dim, config.hidden, cond_dim=cond)
+            self.discriminator = MLPDiscriminator(shape, config.hidden, cond_dim=cond)
+        else:
+            self.generator = ConvGenerator(shape, config.latent_dim, config.features, cond_dim=cond)
+            self.discriminator = ConvDiscriminator(shape, config.features, cond_dim=cond, norm=self.critic_norm)
+        self._data_diversity: float | None = None
+
+    # -- conditioning hooks (the conditional GAN fills them in) --
+    def cond_dim(self) -> int:
+        return 0
+
+    def cond(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        return None
+
+    def _sampling_condition(self, n: int, condition: torch.Tensor | None) -> torch.Tensor | None:
+        return condition
+
+    # -- what each variant defines --
+    def configure_optimizers(self, lr):
+        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))}
+
+    def discriminator_loss(self, real_out, fake_out, real, fake, c) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def generator_loss(self, fake_out) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_discriminator_step(self) -> None:
+        """Called after each D update (WGAN clips the critic's weights here)."""
+
+    @property
+    def n_critic(self) -> int:
+        return getattr(self.config, "n_critic", 1)
+
+    # -- training --
+    def train_step(self, batch, optimizers):
+        x, y = batch
+        if len(x) == 1:      # batch norm needs two examples: a last batch of one image is doubled
+            x, y = x.repeat(2, 1, 1, 1), (None if y is None else y.repeat(2))
+        real, c = x * 2 - 1, self.cond(y)
+        for _ in range(self.n_critic):
+            logs = self._discriminator_step(real, c, optimizers["discriminator"])
+        logs.update(self._generator_step(len(real), c, optimizers["generator"]))
+        return logs
+
+    def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
+
+    def _discriminator_step(self, real, c, opt) -> dict[str, float]:
+        with torch.no_grad():
+            fake = self.generator(self._noise(len(real)), c)
+        # Real and fake in separate batches, as DCGAN does: batch norm then sees one kind at a time.
+        loss, logs = self.discriminator_loss(self.discriminator(real, c), self.discriminator(fake, c), real, fake, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self.after_discriminator_step()
+        return logs
+
+    def _generator_step(self, n, c, opt) -> dict[str, float]:
+        self.discriminator.requires_grad_(False)      # D fixed: G's loss flows through it, not into it
+        try:
+            loss = self.generator_loss(self.discriminator(self.generator(self._noise(n), c), c))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {"g_loss": loss.item()}
+
+    # -- sampling --
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """G's image in [0, 1] for each code (so `genlab explore grid` sweeps a GAN's code too).
+
+        G's tanh keeps it in range; not clamped, so that a G with a linear output (a 2-D toy) stays exact."""
+        return (self.generator(z, self.cond(condition)) + 1) / 2
+
+    @torch.no_grad()
+    def sample(self, n, *, condition=None, generator=None):
+        return self.decode(self._noise(n, generator), self._sampling_condition(n, condition))
+
+    # -- the trainer's per-epoch indicator --
+    @torch.no_grad()
+    def epoch_report(self, train_batches) -> dict:
+        """Spread of a fixed set of samples against the spread of real training images.
+
+        Its own random generator, and eval mode, so that neither the training RNG stream nor batch-norm
+        statistics change: a resumed run stays identical to an uninterrupted one."""
+        if self._data_diversity is None:
+            real, n = [], 0
+            for x, _ in train_batches.epoch(0):
+                real.append(x)
+                n += len(x)
+                if n >= DIVERSITY_SAMPLES:
+                    break
+            self._data_diversity = mean_pairwise_distance(torch.cat(real)[:DIVERSITY_SAMPLES])
+        was_training = self.training
+        self.eval()
+        g = torch.Generator(device=self.device).manual_seed(0)
+        samples = self.sample(DIVERSITY_SAMPLES, generator=g)
+        self.train(was_training)
+        return diversity_report(samples, self._data_diversity)

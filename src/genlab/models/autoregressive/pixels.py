@@ -1,0 +1,59 @@
+"""What a pixel is to an autoregressive model: a discrete value per channel, and its distribution.
+
+    binary pixels (binarised data, 0/1 floats):  a Bernoulli per channel, one logit
+    8-bit pixels (--binarize none):              a 256-way softmax per channel
+
+A network's output has C·K features per pixel, channel c's K logits at features c·K … c·K+K-1 (so its
+channel groups line up with `masked.groups(C·K, C)`). Sampling draws one uniform number per channel
+and inverts the CDF, so two ways of computing the same logits (naive and cached) turn the same random
+numbers into the same images.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from ...data.base import DataInfo
+
+
+class Pixels:
+    def __init__(self, info: DataInfo):
+        self.channels = info.shape[0]
+        self.binary = info.pixels == "binary"
+        self.levels = 2 if self.binary else 256
+        self.k = 1 if self.binary else 256        # logits per channel
+
+    def values(self, x: torch.Tensor) -> torch.Tensor:
+        """The discrete values (long) of a batch as the data set gives it. 8-bit data arrive dequantised
+        as (k + u)/256, samples as k/255: floor(x·256), capped at 255, is k for both."""
+        if self.binary:
+            return (x > 0.5).long()
+        return (x * 256).floor().clamp(0, 255).long()
+
+    def encode(self, x: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """The network's input: each value scaled to [-1, 1] (zero padding then reads as 'no pixel')."""
+        return self.scaled(self.values(x), dtype)
+
+    def scaled(self, v: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        return v.to(dtype) * (2 / (self.levels - 1)) - 1
+
+    def image(self, v: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """Discrete values back to what `sample` returns: 0/1 (binary) or k/255 (8-bit)."""
+        return v.to(dtype) / (self.levels - 1)
+
+    def log_prob(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-image log-likelihood in nats; logits N×(C·K)×H×W, x N×C×H×W."""
+        v = self.values(x)
+        if self.binary:
+            lp = -F.binary_cross_entropy_with_logits(logits, v.to(logits.dtype), reduction="none")
+        else:
+            n, _, h, w = logits.shape
+            lp = logits.view(n, self.channels, self.k, h, w).log_softmax(2).gather(2, v.unsqueeze(2))
+        return lp.flatten(1).sum(1)
+
+    def draw(self, logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """One channel's values (long, N) from its logits (N×K) and one uniform number per image (N)."""
+        if self.binary:
+            return (u < torch.sigmoid(logits[:, 0])).long()
+        cdf = logits.softmax(-1).cumsum(-1)
+        return (cdf < u[:, None]).sum(-1).clamp(max=255)

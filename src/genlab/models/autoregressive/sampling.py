@@ -1,0 +1,52 @@
+"""Drawing images pixel by pixel, naively or from a cache; both turn the same random numbers into the
+same images.
+
+Every (pixel, channel) gets one uniform number, drawn up front from the caller's generator, and its
+value is the inverse CDF of the model's distribution at that number. So the two ways below consume
+identical randomness and differ only in how they compute the logits:
+
+  naive:  the whole network over the whole image, once per pixel and channel (what training computes);
+  cached: the model's own `cache_start` / `cache_row` / `cache_step`, which keep every layer's
+          activations and compute only what the new pixel changes (Ramachandran et al. 2017 for the
+          convolutional models; the recurrent ones carry their state along the row).
+
+Completion is the same loop with some pixels given: their values are kept instead of drawn.
+"""
+from __future__ import annotations
+
+import torch
+
+
+@torch.no_grad()
+def autoregress(model, values: torch.Tensor, known: torch.Tensor, u: torch.Tensor, condition, cached: bool):
+    """Fill `values` (N×C×H×W long) in raster order, channel by channel, keeping it where `known` is
+    true; u (N×C×H×W) holds the uniform numbers. Returns the images as `sample` does."""
+    px = model.pixels
+    n, channels, height, width = values.shape
+    dtype = next(model.parameters()).dtype
+    inp = px.scaled(values, dtype)                           # what the network sees, kept in step with values
+    u = u.to(dtype)
+    given = bool(known.any())
+    state = model.cache_start(inp, condition) if cached else None
+    for r in range(height):
+        if cached:
+            model.cache_row(state, inp, r)
+        for c in range(width):
+            if not cached and bool(known[:, :, r, c].all()):
+                continue                                     # nothing to draw here; the cache must still see it
+            for ch in range(channels):
+                if cached:
+                    logits = model.cache_step(state, inp, r, c, ch)
+                else:
+                    logits = model(inp, condition)[:, ch * px.k:(ch + 1) * px.k, r, c]
+                v = px.draw(logits, u[:, ch, r, c])
+                if given:
+                    v = torch.where(known[:, ch, r, c], values[:, ch, r, c], v)
+                values[:, ch, r, c] = v
+                inp[:, ch, r, c] = px.scaled(v, dtype)
+    return px.image(values)
+
+
+def uniforms(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    """One uniform number per value (image, channel, row, column), drawn before any is used."""
+    return torch.rand(shape, generator=generator, device=device)
