@@ -122,14 +122,14 @@ def main() -> None:
 
     print(f"\nthreads={args.threads}  device=cpu  epochs={0 if args.no_train else args.epochs}  "
           f"batch 32, lr {args.lr}  sampling: 28×28, batch {args.batch}  runs in {out}")
-    head = (f"{'data':12s} {'model':15s} {'params':>7s} {'test NLL':>9s} {'base':>7s} {'train img/s':>11s} "
+    head = (f"{'data':13s} {'model':15s} {'params':>7s} {'test NLL':>9s} {'base':>7s} {'train img/s':>11s} "
             f"{'naive img/s':>11s} {'cached img/s':>12s} {'ratio':>6s} {'same':>5s}")
     print(head + "\n" + "-" * len(head))
     for r in results:
         nll = f"{r['nll_nats']:9.2f}" if "nll_nats" in r else f"{'—':>9s}"
         base = f"{r['baseline_nll_nats']:7.2f}" if "baseline_nll_nats" in r else f"{'—':>7s}"
         train = f"{r['train_img_s']:11,.0f}" if "train_img_s" in r else f"{'—':>11s}"
-        print(f"{r['data']:12s} {r['model']:15s} {r['params']:7,d} {nll} {base} {train} {r['naive_img_s']:11.3f} "
+        print(f"{r['data']:13s} {r['model']:15s} {r['params']:7,d} {nll} {base} {train} {r['naive_img_s']:11.3f} "
               f"{r['cached_img_s']:12.1f} {r['ratio']:6.0f} {'yes' if r['same'] else 'NO':>5s}")
     print("NLL: exact, nats per image, dynamically binarised pixels; base: independent Bernoulli pixels. "
           f"Naive sampling timed on {args.naive_rows} of 28 rows and scaled. Settings: "

@@ -32,7 +32,8 @@ def transform(x_u8: torch.Tensor, binarize: str, generator: torch.Generator | No
     if binarize == "dynamic":
         u = torch.rand(x.shape, generator=generator, device=x.device)
         return (u < x / 255).float()
-    u = torch.rand(x.shape, generator=generator, device=x.device)
+    # u < 1 - 2⁻¹²: in float32 a u within ~4e-6 of 1 would round (k + u)/256 up to (k + 1)/256.
+    u = torch.rand(x.shape, generator=generator, device=x.device) * (1 - 2**-12)
     return (x + u) / 256
 
 
