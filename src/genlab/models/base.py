@@ -164,3 +164,25 @@ def average_eval_terms(model: GenerativeModel, batches, *, iwae_k: int = 0, prog
         if progress is not None:
             progress.update(1, items=len(x))
     return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+# ---- class labels, for the conditional models ------------------------------------------------------
+
+def one_hot_labels(y: torch.Tensor | None, num_classes: int, model: str) -> torch.Tensor:
+    """Labels N (class indices) as one-hot N×K floats; a given N×K condition passes through."""
+    if y is None:
+        raise UserError(f"{model} needs a class label for every image")
+    if y.dim() == 1:
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise UserError(f"class must be between 0 and {num_classes - 1}")
+        return torch.nn.functional.one_hot(y.long(), num_classes).float()
+    return y.float()
+
+
+def sampling_labels(n: int, condition: torch.Tensor | None, num_classes: int, device) -> torch.Tensor:
+    """The labels of n samples: those asked for (one for all, or one each), else the classes in turn."""
+    if condition is None:
+        return torch.arange(n, device=device) % num_classes
+    if condition.dim() == 0:
+        return condition.expand(n).to(device)
+    return condition.to(device)

@@ -6,10 +6,8 @@ Sample a chosen class; or take one example's style and draw it as every class (`
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
-from ...errors import UserError
-from ..base import register
+from ..base import one_hot_labels, register, sampling_labels
 from .vae import VAE, VAEConfig
 
 
@@ -23,22 +21,11 @@ class ConditionalVAE(VAE):
     def cond_dim(self) -> int:
         return self.info.num_classes
 
-    def cond(self, y: torch.Tensor | None) -> torch.Tensor:
-        if y is None:
-            raise UserError("the conditional VAE needs a class label for every image")
-        if y.dim() == 1:
-            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.info.num_classes):
-                raise UserError(f"class must be between 0 and {self.info.num_classes - 1}")
-            return F.one_hot(y.long(), self.info.num_classes).float()
-        return y.float()
+    def cond(self, y):
+        return one_hot_labels(y, self.info.num_classes, "the conditional VAE")
 
     def _sampling_condition(self, n, condition):
-        # No class asked for: cycle through the classes, so a grid shows each one in turn.
-        if condition is None:
-            return torch.arange(n, device=self.device) % self.info.num_classes
-        if condition.dim() == 0:
-            return condition.expand(n).to(self.device)
-        return condition.to(self.device)
+        return sampling_labels(n, condition, self.info.num_classes, self.device)
 
     @torch.no_grad()
     def style(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
