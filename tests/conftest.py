@@ -12,6 +12,16 @@ os.environ.setdefault("GENLAB_CACHE", os.path.join(os.path.dirname(__file__), ".
 torch.set_num_threads(2)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny nets gain nothing from threads, and lose much when other processes share the cores.
+    A test module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def genlab(*argv) -> int:
     return main([str(a) for a in argv])
 

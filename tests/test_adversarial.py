@@ -15,13 +15,7 @@ from genlab.models.base import get_model_class, make_config
 DIGITS = DataInfo((1, 8, 8), 10, "continuous")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets gain nothing from threads, and lose much when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(name, info=DIGITS, **settings):

@@ -16,13 +16,7 @@ NETS = {"gan": ["--hidden", "64"], "dcgan": ["--features", "16"], "wgan": ["--hi
         "wgan-gp": ["--hidden", "64"], "cgan": ["--hidden", "64"]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets gain nothing from threads, and lose much when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lines(path):

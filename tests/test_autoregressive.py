@@ -18,16 +18,12 @@ TINY = {
 MODELS = list(TINY)
 BINARY = DataInfo((1, 5, 6), 3, "binary")            # not square: rows and columns swapped would show
 RGB8 = DataInfo((3, 3, 4), 0, "continuous")          # 8-bit colour: channels predicted R, then G, then B
-INFOS = {"binary": BINARY, "rgb8": RGB8}
+PALETTE = DataInfo((3, 3, 4), 0, "palette",           # colour read as 3 features, one index per pixel
+                   palette=((0, 0, 0), (200, 30, 30), (30, 200, 30), (30, 30, 200), (255, 255, 255)))
+INFOS = {"binary": BINARY, "rgb8": RGB8, "palette": PALETTE}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small recurrent nets run several times faster on one thread; restore what the suite uses.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(name, info, dtype=torch.float64, **extra):
@@ -40,28 +36,35 @@ def labels(model, n):
     return torch.arange(n) % model.num_conditions if getattr(model, "conditional", False) else None
 
 
+def values_shape(info):
+    """Discrete values per pixel, H, W: a palette pixel is one value (its index), however many colours."""
+    return (1, *info.shape[1:]) if info.pixels == "palette" else info.shape
+
+
 def dependencies(model, info, batch=16):
     """dep[i, j]: does the output for value i depend on input value j? Values in the model's order,
     index (row·W + column)·C + channel. Gradients of each output, summed over a batch of random inputs
-    (one input alone can hide a path behind a ReLU that happens to be off)."""
-    c, h, w = info.shape
-    k = model.pixels.k
-    inp = torch.randn(batch, c, h, w, dtype=torch.float64, requires_grad=True)
+    (one input alone can hide a path behind a ReLU that happens to be off); a value read as several
+    features (a palette colour) is an input if any of them is."""
+    c, h, w = values_shape(info)
+    k, f = model.pixels.k, model.pixels.features
+    inp = torch.randn(batch, f, h, w, dtype=torch.float64, requires_grad=True)
     out = model(inp, labels(model, batch))
     dep = torch.zeros(c * h * w, c * h * w, dtype=torch.bool)
     for r, col, ch in itertools.product(range(h), range(w), range(c)):
         g, = torch.autograd.grad(out[:, ch * k:(ch + 1) * k, r, col].sum(), inp, retain_graph=True)
-        dep[(r * w + col) * c + ch] = (g.abs().sum(0) != 0).permute(1, 2, 0).flatten()
+        seen = (g.abs().sum(0) != 0).view(c, f // c, h, w).any(1)
+        dep[(r * w + col) * c + ch] = seen.permute(1, 2, 0).flatten()
     return dep
 
 
 def index(info, r, col, ch=0):
-    c, _, w = info.shape
+    c, _, w = values_shape(info)
     return (r * w + col) * c + ch
 
 
 def positions(info):
-    c, h, w = info.shape
+    c, h, w = values_shape(info)
     return list(itertools.product(range(h), range(w), range(c)))
 
 
@@ -75,7 +78,7 @@ def test_no_output_depends_on_its_own_or_a_later_value(name, pixels):
     leaks = dep.triu().nonzero().tolist()             # j >= i: the value itself or a later one
     assert not leaks, f"{name} leaks the future: (output, input) pairs {leaks[:5]}"
     # and it does see its neighbours: the pixel before, the pixel above, this pixel's earlier channels
-    c, h, w = info.shape
+    c, h, w = values_shape(info)
     for r, col, ch in positions(info):
         i = index(info, r, col, ch)
         assert all(dep[i, index(info, r, col, d)] for d in range(ch))
@@ -104,12 +107,13 @@ def test_gated_pixelcnn_has_no_blind_spot(pixels):
 @pytest.mark.parametrize("pixels", INFOS)
 def test_pixel_lstm_and_diagonal_bilstm_see_the_whole_past(pixels):
     info = INFOS[pixels]
-    past = torch.ones(info.dims, info.dims, dtype=torch.bool).tril(-1)
+    d = len(positions(info))
+    past = torch.ones(d, d, dtype=torch.bool).tril(-1)
     assert torch.equal(dependencies(build("pixel-lstm", info), info), past)
     # Diagonal BiLSTM: all of it but one value, the last channel of the last pixel of the row above,
     # which the mask-A first layer hands on only to pixels from column W-1-first_kernel//2 on (see
     # diagonal_bilstm.py).
-    c, h, w = info.shape
+    c, h, w = values_shape(info)
     p = TINY["pixelrnn-diag"]["first_kernel"] // 2
     for r, col, ch in positions(info):
         if r > 0 and col < w - 1 - p:

@@ -34,6 +34,12 @@ def _positive(kind, name):
     return parse
 
 
+def _pixels(text):
+    from .data.loader import palette_size
+    palette_size(text)          # a bad mode is a UserError: one line, exit status 2
+    return text
+
+
 def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
     p.add_argument("--threads", type=_positive(int, "--threads"), help="CPU threads for torch")
@@ -45,18 +51,20 @@ def _add_train(sub, model_cls) -> None:
     p.add_argument("model", nargs="?", help="model name (see `genlab train --list`)")
     p.add_argument("--resume", metavar="RUN", help="continue a run directory where it stopped")
     p.add_argument("--list", action="store_true", help="list the models and exit")
-    p.add_argument("--data", default="digits", help="digits, mnist, fashion-mnist or folder:PATH (default digits)")
+    p.add_argument("--data", default="digits", help="digits, mnist, fashion-mnist or folder:PATH (default digits); "
+                                                    "text: tang300, song100, fortunes, songs-poems or text:PATH")
     p.add_argument("--size", type=_positive(int, "--size"), help="resize folder images to SIZE×SIZE")
-    p.add_argument("--binarize", choices=("dynamic", "threshold", "none"),
-                   help="binarise pixels: resampled every epoch (dynamic), at 0.5 (threshold), or keep 8-bit "
-                        "(none); default: the model's own")
+    p.add_argument("--binarize", type=_pixels, metavar="MODE",
+                   help="binarise pixels: resampled every epoch (dynamic), at 0.5 (threshold), keep 8-bit "
+                        "(none), or palette:N (each pixel one of N colours fitted to the training images; "
+                        "autoregressive models); default: the model's own")
     p.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-N)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), help="epochs (EM iterations for gmm); default 10")
-    p.add_argument("--batch-size", type=_positive(int, "--batch-size"), default=128)
+    p.add_argument("--batch-size", type=_positive(int, "--batch-size"), help="default 128 (sentence-vae: 32)")
     p.add_argument("--lr", type=_positive(float, "--lr"),
                    help="learning rate (default: the model's own; 1e-3 for most, the paper's for GANs)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, default=64, help="images in each epoch's sample grid (0: none)")
+    p.add_argument("--samples", type=int, default=64, help="images in each epoch's sample grid (text: lines in a .txt; 0: none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any model setting")
     _common_run_options(p)
     if model_cls is not None:
@@ -77,19 +85,33 @@ def build_parser(model_cls=None) -> Parser:
     p = sub.add_parser("sample", help="draw samples from a trained run as one grid")
     p.add_argument("run")
     p.add_argument("-n", type=_positive(int, "-n"), default=64)
-    p.add_argument("-o", "--output", default="samples.png")
+    p.add_argument("-o", "--output", help="image grid to write (default samples.png); text runs print their "
+                                          "lines and also write them to a .txt file named here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
     p.add_argument("--nrow", type=_positive(int, "--nrow"))
+    p.add_argument("--temperature", type=_positive(float, "--temperature"),
+                   help="text runs: sample each token from the softmax at this temperature (default 1)")
+    p.add_argument("--greedy", action="store_true", help="text runs: take the most likely token at each step")
     _common_run_options(p)
 
     p = sub.add_parser("eval", help="test-set figures of one or more runs")
     p.add_argument("runs", nargs="+")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--iwae-k", type=int, default=100, help="importance samples for the IWAE bound (0: skip)")
+    p.add_argument("--metrics", default="likelihood",
+                   help="comma-separated: likelihood, fid, kid, prdc (precision, recall, density, coverage), "
+                        "modes, is, memorisation; or all (default likelihood)")
+    p.add_argument("--samples", type=_positive(int, "--samples"),
+                   help="samples drawn per run for sample metrics, and real images they are compared with "
+                        "(default: the test split's size, at most 10,000)")
+    p.add_argument("--features", metavar="PATH",
+                   help="feature network saved as TorchScript (images N×C×H×W in [0, 1] → features N×D, or "
+                        "(features, logits)); default: genlab's classifier of the run's data, trained once and cached")
+    p.add_argument("--plot", metavar="PNG", help="also draw precision/recall, density/coverage and FID of the runs")
     _common_run_options(p)
 
-    p = sub.add_parser("explore", help="look inside a model: grid, interpolate, style")
+    p = sub.add_parser("explore", help="look inside a model: grid, interpolate, style, reconstruct (text)")
     p.add_argument("run")
     views = p.add_subparsers(dest="view", required=True, parser_class=Parser)
     v = views.add_parser("grid", help="sweep two code dimensions, the others fixed")
@@ -98,13 +120,18 @@ def build_parser(model_cls=None) -> Parser:
     v.add_argument("--span", type=_positive(float, "--span"), default=3.0, help="sweep from -SPAN to SPAN")
     v.add_argument("--class", dest="label", type=int)
     v.add_argument("-o", "--output", default="grid.png")
-    v = views.add_parser("interpolate", help="walk in code space from one image to another")
+    v = views.add_parser("interpolate", help="walk in code space from one image (or line of text) to another")
     v.add_argument("a")
     v.add_argument("b")
     v.add_argument("--steps", type=int, default=10)
     v.add_argument("--method", choices=("linear", "slerp"), default="linear")
     v.add_argument("--class", dest="label", type=int)
-    v.add_argument("-o", "--output", default="interpolation.png")
+    v.add_argument("-o", "--output", help="image to write (default interpolation.png); text runs print one line "
+                                          "a step and also write them to a .txt file named here")
+    v = views.add_parser("reconstruct", help="encode a line of text and decode it back (text models)")
+    v.add_argument("line")
+    v.add_argument("-n", type=int, default=0, help="also decode N codes drawn from q(z | line) (default 0)")
+    v.add_argument("--seed", type=int, default=0)
     v = views.add_parser("style", help="one example's style drawn as every class (conditional models)")
     v.add_argument("image")
     v.add_argument("--label", type=int, help="the example's class (default: the model's own guess)")
@@ -129,6 +156,9 @@ def build_parser(model_cls=None) -> Parser:
     p.add_argument("target", nargs="?", help="with fetch: the data set to fetch")
     p.add_argument("--size", type=_positive(int, "--size"))
     p.add_argument("-o", "--output", help="write a grid of examples")
+    p.add_argument("--binarize", type=_pixels, metavar="MODE",
+                   help="show the examples as a model trained with --binarize MODE sees them (palette:N: and "
+                        "list the palette)")
 
     p = sub.add_parser("demo", help="train ae, vae, cvae and gmm on digits and compare them")
     p.add_argument("--out", default="demo-out")

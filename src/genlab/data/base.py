@@ -13,22 +13,32 @@ class DataInfo:
 
     shape: tuple[int, int, int]          # C, H, W
     num_classes: int = 0                 # 0: unlabelled
-    pixels: str = "binary"               # "binary" (0/1 floats) or "continuous" (dequantised 8-bit in [0, 1])
+    pixels: str = "binary"               # "binary" (0/1 floats), "continuous" (dequantised 8-bit in [0, 1])
+                                         # or "palette" (each pixel one of `palette`'s colours, k/255)
     class_names: tuple[str, ...] = ()
+    palette: tuple[tuple[int, ...], ...] = ()   # K colours of C 8-bit values (pixels="palette" only)
 
     @property
     def dims(self) -> int:
         c, h, w = self.shape
         return c * h * w
 
+    @property
+    def likelihood_dims(self) -> int:
+        """What bits per dimension divides by: every channel of every pixel, or for palette pixels the
+        pixels (one index each)."""
+        return self.dims // self.shape[0] if self.pixels == "palette" else self.dims
+
     def to_json(self) -> dict:
         return {"shape": list(self.shape), "num_classes": self.num_classes,
-                "pixels": self.pixels, "class_names": list(self.class_names)}
+                "pixels": self.pixels, "class_names": list(self.class_names),
+                **({"palette": [list(c) for c in self.palette]} if self.palette else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "DataInfo":
         return cls(shape=tuple(d["shape"]), num_classes=d["num_classes"], pixels=d["pixels"],
-                   class_names=tuple(d.get("class_names", ())))
+                   class_names=tuple(d.get("class_names", ())),
+                   palette=tuple(tuple(c) for c in d.get("palette", ())))
 
 
 @dataclass

@@ -8,12 +8,28 @@ import torch
 from ..errors import UserError
 from .base import DataInfo, ImageDataset
 
-BINARIZE = ("dynamic", "threshold", "none")
+BINARIZE = ("dynamic", "threshold", "none")     # and "palette:N": N colours fitted to the training split
+
+
+def palette_size(binarize: str) -> int:
+    """N of "palette:N", 0 for the other modes; an unknown mode is refused."""
+    if binarize in BINARIZE:
+        return 0
+    kind, _, n = binarize.partition(":")
+    if kind != "palette":
+        raise UserError(f"--binarize must be one of {', '.join(BINARIZE)} or palette:N, not {binarize!r}")
+    if not (n.isdigit() and 2 <= int(n) <= 256):
+        raise UserError(f"--binarize palette:N needs N, the number of colours, from 2 to 256, not {binarize!r}")
+    return int(n)
 
 
 def make_info(ds: ImageDataset, binarize: str) -> DataInfo:
-    if binarize not in BINARIZE:
-        raise UserError(f"--binarize must be one of {', '.join(BINARIZE)}, not {binarize!r}")
+    n = palette_size(binarize)
+    if n:
+        from .palette import fit_palette
+        palette = tuple(map(tuple, fit_palette(ds.train_x, n).tolist()))
+        return DataInfo(shape=ds.shape, num_classes=ds.num_classes, pixels="palette",
+                        class_names=ds.class_names, palette=palette)
     return DataInfo(shape=ds.shape, num_classes=ds.num_classes,
                     pixels="continuous" if binarize == "none" else "binary",
                     class_names=ds.class_names)
@@ -25,8 +41,11 @@ def epoch_seed(seed: int, epoch: int, salt: int = 0) -> int:
 
 
 def transform(x_u8: torch.Tensor, binarize: str, generator: torch.Generator | None) -> torch.Tensor:
-    """uint8 images to what models see: 0/1 floats (binarised) or (k + u)/256 in [0, 1) (dequantised)."""
+    """uint8 images to what models see: 0/1 floats (binarised), (k + u)/256 in [0, 1) (dequantised), or
+    k/255 (palette: the images are in palette colours already, see palette.in_palette)."""
     x = x_u8.float()
+    if binarize.startswith("palette"):
+        return x / 255
     if binarize == "threshold":
         return (x >= 128).float()
     if binarize == "dynamic":

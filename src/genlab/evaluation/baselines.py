@@ -1,6 +1,7 @@
 """The independent-pixel baseline every likelihood should beat: each pixel on its own, fitted on the
 training split. Binarised data: a Bernoulli per pixel. 8-bit data: a 256-way histogram per pixel.
-Both are exact discrete likelihoods, in nats per image."""
+Palette data: an N-way histogram per pixel over the palette's colours. All are exact discrete
+likelihoods, in nats per image."""
 from __future__ import annotations
 
 import math
@@ -8,19 +9,21 @@ import math
 import torch
 
 from ..data.loader import Batches
+from ..data.palette import colour_codes
 
 
 def independent_pixel_nll(train_u8: torch.Tensor, test: Batches) -> float:
     """Mean test NLL (nats per image) of the independent-pixel model fitted on uint8 training images."""
     n = len(train_u8)
     if test.binarize == "none":
-        # Add-one smoothed histogram of each pixel's 256 values.
-        flat = train_u8.flatten(1).long()                                    # N×D
-        counts = torch.zeros(flat.shape[1], 256, dtype=torch.float64)
-        counts.scatter_add_(1, flat.t(), torch.ones_like(flat.t(), dtype=torch.float64))
-        logp = ((counts + 1) / (n + 256)).log()                              # D×256
-        levels = test.images.flatten(1).long()                               # the test images' own 8-bit values
-        return float(-logp.gather(1, levels.t()).sum(0).mean())
+        # the test images' own 8-bit values
+        return histogram_nll(train_u8.flatten(1).long(), test.images.cpu().flatten(1).long(), 256)
+    if test.binarize.startswith("palette"):
+        # Both splits are in palette colours (palette.in_palette): number the colours, one value per pixel.
+        # Every palette colour occurs in the training split, so the colours seen are the palette.
+        codes, ids = torch.cat([colour_codes(train_u8), colour_codes(test.images.cpu())]).unique(return_inverse=True)
+        ids = ids.flatten(1)
+        return histogram_nll(ids[:n], ids[n:], len(codes))
     # Bernoulli: p is the training probability of a 1 (intensity / 255 under dynamic binarisation).
     x = train_u8.double() / 255 if test.binarize == "dynamic" else (train_u8 >= 128).double()
     p = ((x.sum(0) + 1) / (n + 2)).flatten()
@@ -30,6 +33,14 @@ def independent_pixel_nll(train_u8: torch.Tensor, test: Batches) -> float:
         total += float(-(xb * p.log() + (1 - xb) * (1 - p).log()).sum())
         count += len(xb)
     return total / count
+
+
+def histogram_nll(train: torch.Tensor, test: torch.Tensor, k: int) -> float:
+    """Mean test NLL (nats per image) of an add-one smoothed k-way histogram per pixel; values long N×D."""
+    counts = torch.zeros(train.shape[1], k, dtype=torch.float64)
+    counts.scatter_add_(1, train.t(), torch.ones_like(train.t(), dtype=torch.float64))
+    logp = ((counts + 1) / (len(train) + k)).log()                          # D×k
+    return float(-logp.gather(1, test.t()).sum(0).mean())
 
 
 def independent_gaussian_nll(train_u8: torch.Tensor, test: Batches) -> float:

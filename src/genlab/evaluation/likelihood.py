@@ -2,7 +2,8 @@
 
 Binarised data: nats per image. 8-bit data, modelled as continuous after uniform dequantisation
 (x + u) / 256: the density's NLL plus D·log 256 bounds the discrete NLL (Theis et al. 2016), reported
-in nats per image and in bits per dimension."""
+in nats per image and in bits per dimension. Palette data (one index per pixel into N colours, an exact
+discrete likelihood): nats per image and bits per pixel, the dimension being the pixel."""
 from __future__ import annotations
 
 import math
@@ -29,7 +30,7 @@ def likelihood_report(model: GenerativeModel, test, info: DataInfo, *, iwae_k: i
             nats = value + shift
             out[f"{key}_nats"] = nats
             if info.pixels != "binary":
-                out[f"{key}_bpd"] = nats / (info.dims * math.log(2))
+                out[f"{key}_bpd"] = nats / (info.likelihood_dims * math.log(2))
         elif key in NAT_KEYS:
             out[f"{key}_nats"] = value
         else:

@@ -33,12 +33,17 @@ class GenerativeModel(nn.Module):
     default_lr: ClassVar[float] = 1e-3        # what `genlab train` uses without --lr (GANs: their paper's)
     needs_labels: ClassVar[bool] = False
     discrete: ClassVar[bool] = False           # log_prob is of the 8-bit values themselves, not a density
+    palette_pixels: ClassVar[bool] = False     # models pixels="palette" (an index into the data's colours)
 
     def __init__(self, config, info: DataInfo):
         super().__init__()
         self.config, self.info = config, info
         if self.needs_labels and info.num_classes < 2:
             raise UserError(f"{self.name} needs labelled data (a data set with classes, or a folder with sub-folders)")
+        if info.pixels == "palette" and not self.palette_pixels:
+            raise UserError(f"{self.name} cannot model palette pixels: use --binarize dynamic, threshold or none, "
+                            f"or an autoregressive model (pixelcnn, gated-pixelcnn, pixelrnn-row, pixelrnn-diag, "
+                            f"pixel-lstm)")
 
     @property
     def device(self) -> torch.device:

@@ -17,7 +17,7 @@ from ..data.images import save_grid
 from ..data.loader import Batches, epoch_seed
 from ..errors import UserError
 from ..models.base import GenerativeModel, average_eval_terms
-from ..runs import Run
+from ..runs import Run, write_atomic
 from .curves import draw_curves
 from .progress import Progress
 
@@ -132,7 +132,8 @@ class Trainer:
         return row
 
     def _train_batches(self, e: int, label: str) -> tuple[dict, int]:
-        bar = None if self.quiet else Progress(len(self.train), label, live=self.live)
+        bar = None if self.quiet else Progress(len(self.train), label, live=self.live,
+                                               unit=getattr(self.model, "unit", "img"))
         sums: dict[str, float] = {}
         images = 0
         t0 = time.perf_counter()
@@ -176,5 +177,10 @@ class Trainer:
             return
         g = torch.Generator(device=self.model.device).manual_seed(self.opts.seed)
         with torch.no_grad():
+            if hasattr(self.model, "sample_text"):            # a text model writes lines, not a grid
+                lines = self.model.sample_text(self.opts.samples, generator=g)
+                path = self.run.sample_path(self.epoch).with_suffix(".txt")
+                write_atomic(path, lambda p: p.write_text("".join(line + "\n" for line in lines), encoding="utf-8"))
+                return
             images = self.model.sample(self.opts.samples, generator=g)
         save_grid(images, self.run.sample_path(self.epoch))

@@ -6,6 +6,6 @@
     diagonal_bilstm.py   PixelRNN, Diagonal BiLSTM
     pixel_lstm.py        an LSTM over the flattened image
     base.py              what they share: likelihood, training step, sampling, completion
-    pixels.py            Bernoulli or 256-way softmax per channel
+    pixels.py            Bernoulli or 256-way softmax per channel, or an N-way softmax over a palette
     sampling.py          naive and cached sampling, the same images from the same random numbers
 """

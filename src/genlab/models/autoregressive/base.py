@@ -20,6 +20,7 @@ class AutoregressiveModel(GenerativeModel):
     family = "autoregressive"
     default_binarize = "dynamic"
     discrete = True              # log_prob is the probability of the discrete pixel values themselves
+    palette_pixels = True        # pixels="palette": one N-way softmax per pixel (pixels.py)
 
     def __init__(self, config, info):
         super().__init__(config, info)
@@ -30,7 +31,7 @@ class AutoregressiveModel(GenerativeModel):
         return self(self.pixels.encode(x.to(self.device), next(self.parameters()).dtype), condition)
 
     def log_prob(self, x, condition=None):
-        """Exact log p(x) in nats per image (of the 0/1 or 8-bit values)."""
+        """Exact log p(x) in nats per image (of the 0/1 or 8-bit values, or the palette indices)."""
         return self.pixels.log_prob(self.logits(x, condition), x)
 
     def train_step(self, batch, optimizers):
@@ -48,9 +49,9 @@ class AutoregressiveModel(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None, cached: bool = True):
-        """n images drawn pixel by pixel: 0/1 (binary) or k/255 (8-bit). cached=False recomputes the whole
-        network for every pixel (slow; the same images for the same generator)."""
-        shape = (n, *self.info.shape)
+        """n images drawn pixel by pixel: 0/1 (binary), k/255 (8-bit) or palette colours. cached=False
+        recomputes the whole network for every pixel (slow; the same images for the same generator)."""
+        shape = (n, self.pixels.channels, *self.info.shape[1:])
         values = torch.zeros(shape, dtype=torch.long, device=self.device)
         known = torch.zeros(shape, dtype=torch.bool, device=self.device)
         u = uniforms(shape, generator, self.device)
@@ -66,9 +67,11 @@ class AutoregressiveModel(GenerativeModel):
             raise UserError(f"images to complete must be N×{'×'.join(map(str, self.info.shape))}, "
                             f"not {'×'.join(map(str, x.shape))}")
         x = x.to(self.device)
-        covered = torch.broadcast_to(mask.to(self.device, torch.bool), x.shape)
-        u = uniforms(x.shape, generator, self.device)
         values = self.pixels.values(x)
+        covered = torch.broadcast_to(mask.to(self.device, torch.bool), x.shape)
+        if values.shape != x.shape:                  # palette: one value per pixel, covered if any channel is
+            covered = covered.any(1, keepdim=True)
+        u = uniforms(values.shape, generator, self.device)
         return autoregress(self, values, ~covered, u, self.sampling_condition(len(x), condition), cached)
 
     # ---- the cached network, per model ----

@@ -78,7 +78,7 @@ class GatedPixelCNN(AutoregressiveModel):
 
     def __init__(self, config: GatedPixelCNNConfig, info):
         super().__init__(config, info)
-        c, h = info.shape[0], config.channels
+        c, h = self.pixels.channels, config.channels
         for k in (config.kernel, config.first_kernel):
             if k % 2 == 0:
                 raise UserError(f"kernels must be odd, not {k}")
@@ -90,8 +90,8 @@ class GatedPixelCNN(AutoregressiveModel):
         self.conditional = bool(config.conditional)
         self.num_conditions = info.num_classes if self.conditional else 0
         self.layers = nn.ModuleList(
-            GatedLayer(c if i == 0 else h, h, config.first_kernel if i == 0 else config.kernel, i == 0, c,
-                       self.num_conditions) for i in range(config.layers))
+            GatedLayer(self.pixels.features if i == 0 else h, h, config.first_kernel if i == 0 else config.kernel,
+                       i == 0, c, self.num_conditions) for i in range(config.layers))
         self.head = MaskedConv2d(h, config.head, (1, 1), "B", c)
         self.out = MaskedConv2d(config.head, c * self.pixels.k, (1, 1), "B", c)
 

@@ -33,21 +33,22 @@ class PixelLSTM(AutoregressiveModel):
 
     def __init__(self, config: PixelLSTMConfig, info):
         super().__init__(config, info)
-        c, h, w = info.shape
+        c, (h, w) = self.pixels.channels, info.shape[1:]
+        self.step_features = self.pixels.features // c           # 1, or a palette colour's channels
         self.position = nn.Embedding(c * h * w, config.embed)
-        self.lstm = nn.LSTM(1 + config.embed, config.hidden, config.layers, batch_first=True)
+        self.lstm = nn.LSTM(self.step_features + config.embed, config.hidden, config.layers, batch_first=True)
         self.out = nn.Linear(config.hidden, self.pixels.k)
 
     def _steps(self, inp):
-        """The LSTM's inputs: value t-1 beside the embedding of position t, N×T×(1+E)."""
-        n = len(inp)
-        seq = inp.permute(0, 2, 3, 1).reshape(n, -1, 1)                  # raster order, channels inside
-        prev = torch.cat([seq.new_zeros(n, 1, 1), seq[:, :-1]], dim=1)
+        """The LSTM's inputs: value t-1 beside the embedding of position t, N×T×(F+E)."""
+        n, f = len(inp), self.step_features
+        seq = inp.permute(0, 2, 3, 1).reshape(n, -1, f)                  # raster order, channels inside
+        prev = torch.cat([seq.new_zeros(n, 1, f), seq[:, :-1]], dim=1)
         pos = self.position.weight.to(inp.dtype).expand(n, -1, -1)
         return torch.cat([prev, pos], dim=2)
 
     def forward(self, inp, condition=None):
-        n, c, h, w = inp.shape
+        (n, _, h, w), c = inp.shape, self.pixels.channels
         out, _ = self.lstm(self._steps(inp))
         logits = self.out(out).view(n, h, w, c * self.pixels.k)
         return logits.permute(0, 3, 1, 2)                                # N×(C·K)×H×W
@@ -57,14 +58,14 @@ class PixelLSTM(AutoregressiveModel):
         return {"state": None}
 
     def cache_step(self, st, inp, r, c, ch):
-        channels, _, width = inp.shape[1:]
+        channels, width, f = self.pixels.channels, inp.shape[3], self.step_features
         t = (r * width + c) * channels + ch
         if t == 0:
-            prev = inp.new_zeros(len(inp), 1)
+            prev = inp.new_zeros(len(inp), f)
         else:
             pr, rest = divmod(t - 1, width * channels)
             pc, pch = divmod(rest, channels)
-            prev = inp[:, pch, pr, pc, None]
+            prev = inp[:, pch * f:(pch + 1) * f, pr, pc]
         x = torch.cat([prev, self.position.weight[t].to(inp.dtype).expand(len(inp), -1)], dim=1)
         out, st["state"] = self.lstm(x[:, None], st["state"])
         return self.out(out[:, 0])

@@ -51,11 +51,11 @@ class PixelCNN(AutoregressiveModel):
         super().__init__(config, info)
         if config.kernel % 2 == 0:
             raise UserError(f"kernel must be odd, not {config.kernel}")
-        c, h = info.shape[0], config.channels
+        c, h = self.pixels.channels, config.channels
         m = max(h // 2, c)
         if h < c or config.head < c:
             raise UserError(f"channels and head must be at least the image's {c} channels")
-        self.first = MaskedConv2d(c, h, (config.kernel, config.kernel), "A", c)
+        self.first = MaskedConv2d(self.pixels.features, h, (config.kernel, config.kernel), "A", c)
         self.blocks = nn.ModuleList(Block(h, m, c) for _ in range(config.blocks))
         self.head = MaskedConv2d(h, config.head, (1, 1), "B", c)
         self.out = MaskedConv2d(config.head, c * self.pixels.k, (1, 1), "B", c)

@@ -41,12 +41,12 @@ class PixelRNN(AutoregressiveModel):
 
     def __init__(self, config: PixelRNNConfig, info):
         super().__init__(config, info)
-        c, h, k = info.shape[0], config.channels, config.first_kernel
+        c, h, k = self.pixels.channels, config.channels, config.first_kernel
         if k % 2 == 0:
             raise UserError(f"first_kernel must be odd, not {k}")
         if h < c or config.head < c:
             raise UserError(f"channels and head must be at least the image's {c} channels")
-        self.first = MaskedConv2d(c, h, (k, k), "A", c)
+        self.first = MaskedConv2d(self.pixels.features, h, (k, k), "A", c)
         self.layers = nn.ModuleList(self.Layer(h, c) for _ in range(config.layers))
         self.head = MaskedConv2d(h, config.head, (1, 1), "B", c)
         self.out = MaskedConv2d(config.head, c * self.pixels.k, (1, 1), "B", c)

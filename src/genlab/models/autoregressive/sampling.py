@@ -19,8 +19,8 @@ import torch
 
 @torch.no_grad()
 def autoregress(model, values: torch.Tensor, known: torch.Tensor, u: torch.Tensor, condition, cached: bool):
-    """Fill `values` (N×C×H×W long) in raster order, channel by channel, keeping it where `known` is
-    true; u (N×C×H×W) holds the uniform numbers. Returns the images as `sample` does."""
+    """Fill `values` (N×channels×H×W long) in raster order, channel by channel, keeping it where `known`
+    is true; u (shaped as values) holds the uniform numbers. Returns the images as `sample` does."""
     px = model.pixels
     n, channels, height, width = values.shape
     dtype = next(model.parameters()).dtype
@@ -43,7 +43,7 @@ def autoregress(model, values: torch.Tensor, known: torch.Tensor, u: torch.Tenso
                 if given:
                     v = torch.where(known[:, ch, r, c], values[:, ch, r, c], v)
                 values[:, ch, r, c] = v
-                inp[:, ch, r, c] = px.scaled(v, dtype)
+                inp[:, :, r, c] = px.scaled(values[:, :, r, c], dtype)   # a palette index: all its features
     return px.image(values)
 
 

@@ -1,0 +1,131 @@
+"""`genlab eval --metrics`: one protocol for every family, one table, figures saved in each run."""
+import json
+import os
+import warnings
+
+import pytest
+import torch
+
+from conftest import genlab
+from genlab.evaluation.classifier import cache_folder
+
+
+def test_eval_all_metrics_compares_models_with_the_data_itself(runs, capsys, tmp_path):
+    capsys.readouterr()
+    assert genlab("eval", runs["vae"], runs["ae"], runs["gmm"], "--metrics", "all", "--iwae-k", "5",
+                  "--threads", "2", "--plot", tmp_path / "quality.png") == 0
+    table = capsys.readouterr().out
+    from PIL import Image
+    assert Image.open(tmp_path / "quality.png").size[0] > 1000         # three panels side by side
+    assert "FID" in table and "(test images)" in table and "genlab classifier v" in table
+    vae = json.loads((runs["vae"] / "eval.json").read_text())
+    ae = json.loads((runs["ae"] / "eval.json").read_text())
+    gmm = json.loads((runs["gmm"] / "eval.json").read_text())
+    for r in (vae, ae, gmm):
+        for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_covered",
+                    "modes_kl", "inception_score", "memorisation_ratio", "near_copies", "feature_network"):
+            assert key in r, key
+        assert r["samples"] == 359 and (runs["vae"].parent / os.path.basename(r["run"]) / "memorisation.png").is_file()
+    assert "nelbo_nats" in vae and "nll_bpd" in gmm                       # likelihood in the same figures
+    # The held-out test images are the ceiling every model is measured against.
+    ref = vae["data_reference"]
+    assert ref["fid"] < vae["fid"] and ref["modes_covered"] == 10 and ref["precision"] > 0.8
+    # The lecture's point: decoding N(0, I) codes through a plain autoencoder gives poor images; the VAE,
+    # trained for exactly that, gives better ones.
+    assert vae["fid"] < ae["fid"]
+    assert vae["modes_covered"] >= 8
+    # gmm models 8-bit pixels: it is judged against 8-bit images, its own data row.
+    assert gmm["pixels"].startswith("none") and gmm["data_reference"]["fid"] != ref["fid"]
+
+
+def test_the_feature_network_is_trained_once_then_cached(runs, capsys):
+    assert genlab("eval", runs["cvae"], "--metrics", "fid", "--samples", "100", "--threads", "2") == 0
+    cached = sorted(cache_folder().glob("classifier-*digits*.safetensors"))
+    assert len(cached) == 1
+    meta = json.loads(cached[0].with_suffix(".json").read_text())
+    assert meta["test_accuracy"] > 0.9                     # a real classifier of digits, not a random net
+    stamp = cached[0].stat().st_mtime_ns
+    first = json.loads((runs["cvae"] / "eval.json").read_text())["fid"]
+    assert genlab("eval", runs["cvae"], "--metrics", "fid", "--samples", "100", "--threads", "2") == 0
+    assert cached[0].stat().st_mtime_ns == stamp           # loaded, not retrained
+    r = json.loads((runs["cvae"] / "eval.json").read_text())
+    assert r["fid"] == pytest.approx(first, rel=1e-6)      # the same samples and features every time
+    assert "nelbo_nats" not in r and r["samples"] == 100   # only what was asked
+
+
+class Features(torch.nn.Module):
+    """A fixed random projection with a class head: any TorchScript network of this shape is accepted."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.proj = torch.nn.Parameter(torch.randn(64, 16, generator=g), requires_grad=False)
+        self.head = torch.nn.Parameter(torch.randn(16, 10, generator=g), requires_grad=False)
+
+    def forward(self, x):
+        f = x.flatten(1) @ self.proj
+        return f, f @ self.head
+
+
+@pytest.mark.parametrize("kind", ["TorchScript", "exported program"])
+def test_a_feature_network_of_the_users_own(runs, tmp_path, capsys, kind):
+    path = tmp_path / "features.pt2"
+    if kind == "TorchScript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.script(Features()).save(str(path))
+    else:
+        batch = torch.export.Dim("batch")
+        torch.export.save(torch.export.export(Features(), (torch.rand(4, 1, 8, 8),),
+                                              dynamic_shapes={"x": {0: batch}}), str(path))
+    capsys.readouterr()
+    assert genlab("eval", runs["vae"], "--metrics", "fid,prdc,modes,is", "--features", path, "--samples", "200") == 0
+    out = capsys.readouterr().out
+    assert f"{kind} features.pt2" in out and "16-d" in out
+    r = json.loads((runs["vae"] / "eval.json").read_text())
+    assert r["feature_network"].startswith(f"{kind} features.pt2") and r["fid"] > 0 and "modes_covered" in r
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--metrics", "fid,sharpness"], ["--metrics", "sharpness"]),
+    (["--metrics", "fid", "--features", "NOFILE"], ["--features", "no such file"]),
+    (["--metrics", "fid", "--features", "GARBAGE"], ["not a TorchScript network or exported program"]),
+    (["--metrics", "fid", "--samples", "0"], ["--samples", "positive"]),
+    (["--metrics", "fid", "--plot", "quality.txt"], ["quality.txt", ".png"]),
+    (["--plot", "quality.png"], ["--plot needs sample metrics"]),
+])
+def test_bad_metric_options_are_one_line(runs, tmp_path, capsys, argv, words):
+    (tmp_path / "garbage.pt").write_bytes(b"not a network at all")
+    argv = [a.replace("NOFILE", str(tmp_path / "none.pt")).replace("GARBAGE", str(tmp_path / "garbage.pt"))
+            for a in argv]
+    before = (runs["ae"] / "eval.json").read_bytes() if (runs["ae"] / "eval.json").exists() else None
+    capsys.readouterr()
+    try:
+        code = genlab("eval", runs["ae"], *argv)
+    except SystemExit as e:      # a usage error, caught by argparse
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert all(w in err for w in words), err
+    after = (runs["ae"] / "eval.json").read_bytes() if (runs["ae"] / "eval.json").exists() else None
+    assert before == after
+
+
+def test_unlabelled_images_need_a_feature_network(tmp_path, capsys):
+    from PIL import Image
+    import numpy as np
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray((rng.random((8, 8)) * 255).astype("uint8")).save(folder / f"{i}.png")
+    assert genlab("train", "gmm", "--data", f"folder:{folder}", "--epochs", "2", "--components", "2",
+                  "--out", tmp_path / "run", "--samples", "0") == 0
+    capsys.readouterr()
+    assert genlab("eval", tmp_path / "run", "--metrics", "fid") == 2
+    assert "--features" in capsys.readouterr().err
+    # Memorisation needs no features: pixels are compared directly.
+    assert genlab("eval", tmp_path / "run", "--metrics", "memorisation", "--json") == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["memorisation_ratio"] > 0 and "fid" not in r
