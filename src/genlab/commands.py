@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
         model = cls(make_config(cls.Config, overrides), info).to(device)
         opts = TrainOptions(epochs=args.epochs or 10, batch_size=args.batch_size or 128, lr=args.lr or cls.default_lr,
                             seed=args.seed, samples=args.samples)
-        out = args.out or _next_run_dir(cls.name, args.data)
+        out = args.out or next_run_dir(cls.name, args.data.replace("folder:", "").strip("/").replace("/", "_"))
         run = Run.create(out, {
             "model": cls.name, "config": config_dict(model.config), "info": info.to_json(),
             "data": {"spec": args.data, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train_x),
@@ -110,24 +110,32 @@ def cmd_train(args) -> int:
     train = Batches(ds.train_x, ds.train_y, binarize=binarize, batch_size=opts.batch_size, shuffle=True,
                     seed=opts.seed, device=device)
     trainer = Trainer(model, run, train, test_batches(ds, binarize, device), opts)
-    if args.resume:
+    rows = run_training(trainer, run, opts, bool(args.resume),
+                        f"training {model.name} on {ds.name} ({len(ds.train_x)} images, {binarize} pixels) on "
+                        f"{device} → {run.path}")
+    if isinstance(rows, int):
+        return rows
+    last = rows[-1] if rows else {}
+    tests = ", ".join(f"{k[5:]}={v:.2f}" for k, v in last.items() if k.startswith("test_"))
+    print(f"done: {run.path} (epoch {trainer.epoch}{'; test ' + tests if tests else ''})")
+    return 0
+
+
+def run_training(trainer, run: Run, opts, resume: bool, announce: str) -> "list[dict] | int":
+    """Restore a resumed run, say what trains, fit. An int is the exit status to return at once."""
+    if resume:
         trainer.restore()                       # a damaged checkpoint fails here, before anything is written
         run.update_config(train=opts.to_json())
         if trainer.epoch >= opts.epochs:
             print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs")
             return 0
-    print(f"training {model.name} on {ds.name} ({len(ds.train_x)} images, {binarize} pixels) on {device} "
-          f"→ {run.path}", file=sys.stderr)
+    print(announce, file=sys.stderr)
     try:
-        rows = trainer.fit()
+        return trainer.fit()
     except KeyboardInterrupt:
         print(f"\ninterrupted: the checkpoint of epoch {trainer.epoch} is kept; "
               f"continue with: genlab train --resume {run.path}", file=sys.stderr)
         return 130
-    last = rows[-1] if rows else {}
-    tests = ", ".join(f"{k[5:]}={v:.2f}" for k, v in last.items() if k.startswith("test_"))
-    print(f"done: {run.path} (epoch {trainer.epoch}{'; test ' + tests if tests else ''})")
-    return 0
 
 
 def _overrides(args) -> dict[str, str]:
@@ -143,10 +151,10 @@ def _overrides(args) -> dict[str, str]:
     return out
 
 
-def _next_run_dir(model: str, data: str) -> Path:
-    stem = f"{model}-{data.replace('folder:', '').strip('/').replace('/', '_')}"
+def next_run_dir(model: str, data_stem: str) -> Path:
+    """runs/MODEL-DATA-001, -002, ...: the first that does not exist yet."""
     for i in range(1, 10_000):
-        p = Path("runs") / f"{stem}-{i:03d}"
+        p = Path("runs") / f"{model}-{data_stem}-{i:03d}"
         if not p.exists():
             return p
     raise UserError("too many runs under runs/; pass --out")

@@ -137,7 +137,7 @@ def _model(path: str, device):
 # ---- train --------------------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
-    from .commands import _overrides, setup_torch
+    from .commands import _overrides, next_run_dir, run_training, setup_torch
     from .models.base import get_model_class, make_config
     from .training.trainer import Trainer, TrainOptions
 
@@ -165,28 +165,19 @@ def cmd_train(args) -> int:
                             lr=args.lr or cls.default_lr, seed=args.seed, samples=args.samples)
         batches = _train_and_test(info, ds, opts, device)    # before the run exists: a bad corpus writes nothing
         stem = Path(args.data[len("text:"):]).stem if args.data.startswith("text:") else args.data
-        run = Run.create(args.out or _next_run_dir(cls.name, stem), {
+        run = Run.create(args.out or next_run_dir(cls.name, stem), {
             "model": cls.name, "config": config_dict(model.config), "info": info.to_json(),
             "data": {"spec": args.data, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train),
                      "test": len(ds.test), "unit": info.unit, "vocab": info.size},
             "seed": args.seed, "train": opts.to_json()})
     train, test, left_out = batches
     trainer = Trainer(model, run, train, test, opts)
-    if args.resume:
-        trainer.restore()
-        run.update_config(train=opts.to_json())
-        if trainer.epoch >= opts.epochs:
-            print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs")
-            return 0
     skipped = f", {left_out} longer than {model.info.max_len} tokens left out" if left_out else ""
-    print(f"training {model.name} on {ds.name} ({train.num_images()} lines, {train.num_tokens()} tokens by "
-          f"{model.info.unit}, vocabulary {model.info.size}{skipped}) on {device} → {run.path}", file=sys.stderr)
-    try:
-        rows = trainer.fit()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: the checkpoint of epoch {trainer.epoch} is kept; "
-              f"continue with: genlab train --resume {run.path}", file=sys.stderr)
-        return 130
+    rows = run_training(trainer, run, opts, bool(args.resume),
+                        f"training {model.name} on {ds.name} ({train.num_images()} lines, {train.num_tokens()} "
+                        f"tokens by {model.info.unit}, vocabulary {model.info.size}{skipped}) on {device} → {run.path}")
+    if isinstance(rows, int):
+        return rows
     last = rows[-1] if rows else {}
     if last:
         per_token = last["test_nelbo"] / last["test_tokens"]
@@ -204,14 +195,6 @@ def _train_and_test(info: TextInfo, ds, opts, device) -> tuple[TextBatches, Text
     train = TextBatches(train_ids, batch_size=opts.batch_size, shuffle=True, seed=opts.seed, device=device)
     test = TextBatches(test_ids, batch_size=EVAL_BATCH, shuffle=False, device=device)
     return train, test, left_train + left_test
-
-
-def _next_run_dir(model: str, stem: str) -> Path:
-    for i in range(1, 10_000):
-        p = Path("runs") / f"{model}-{stem}-{i:03d}"
-        if not p.exists():
-            return p
-    raise UserError("too many runs under runs/; pass --out")
 
 
 # ---- sample -------------------------------------------------------------------------------------------

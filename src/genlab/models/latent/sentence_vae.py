@@ -1,5 +1,5 @@
 """Sentence VAE (Bowman, Vilnis, Vinyals, Dai, Jozefowicz & Bengio, "Generating Sentences from a
-Continuous Space", 2016): the VAE with a sentence in place of the image.
+Continuous Space", 2015): the VAE with a sentence in place of the image.
 
 Token embeddings → a recurrent encoder → the mean and log-variance of q(z | x) → a code z → a recurrent
 decoder that starts from z (its initial state) and sees z again beside every input token. A decoder this
