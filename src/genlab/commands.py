@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .data import Batches, availability, dataset_names, load_dataset, make_info
+from .data import Batches, availability, load_dataset, make_info
 from .data.images import read_image, save_grid
 from .data.text import is_text_spec
 from .data.palette import in_palette, snap
