@@ -79,15 +79,9 @@ def cmd_train(args) -> int:
         return 0
     device = setup_torch(args.device, args.threads)
     if args.resume:
-        if args.model:
-            raise UserError("give either a model name or --resume RUN, not both")
-        run = Run.open(args.resume)
-        model = run.build_model().to(device)
+        run, model, opts = resumed_run(args, device)
         ds = data_of_run(run)
         binarize = run.config["data"]["binarize"]
-        opts = TrainOptions(**run.config["train"])
-        if args.epochs:
-            opts.epochs = args.epochs
     else:
         if not args.model:
             raise UserError("name a model to train (genlab train --list shows them), or --resume RUN")
@@ -119,6 +113,21 @@ def cmd_train(args) -> int:
     tests = ", ".join(f"{k[5:]}={v:.2f}" for k, v in last.items() if k.startswith("test_"))
     print(f"done: {run.path} (epoch {trainer.epoch}{'; test ' + tests if tests else ''})")
     return 0
+
+
+def resumed_run(args, device):
+    """The run that `train --resume` continues: the run, its model, and its training options (with the
+    epochs raised to --epochs when given)."""
+    from .training.trainer import TrainOptions
+
+    if args.model:
+        raise UserError("give either a model name or --resume RUN, not both")
+    run = Run.open(args.resume)
+    model = run.build_model().to(device)
+    opts = TrainOptions(**run.config["train"])
+    if args.epochs:
+        opts.epochs = args.epochs
+    return run, model, opts
 
 
 def run_training(trainer, run: Run, opts, resume: bool, announce: str) -> "list[dict] | int":

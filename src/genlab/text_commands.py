@@ -137,21 +137,15 @@ def _model(path: str, device):
 # ---- train --------------------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
-    from .commands import _overrides, next_run_dir, run_training, setup_torch
+    from .commands import _overrides, next_run_dir, resumed_run, run_training, setup_torch
     from .models.base import get_model_class, make_config
     from .training.trainer import Trainer, TrainOptions
 
     _refuse(args, {"--size": "size", "--binarize": "binarize"}, "is for images; it does not apply to text")
     device = setup_torch(args.device, args.threads)
     if args.resume:
-        if args.model:
-            raise UserError("give either a model name or --resume RUN, not both")
-        run = Run.open(args.resume)
-        model = run.build_model().to(device)
+        run, model, opts = resumed_run(args, device)
         ds = corpus_of_run(run)
-        opts = TrainOptions(**run.config["train"])
-        if args.epochs:
-            opts.epochs = args.epochs
         batches = _train_and_test(model.info, ds, opts, device)
     else:
         cls = get_model_class(args.model)
