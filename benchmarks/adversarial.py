@@ -1,4 +1,4 @@
-"""Benchmark: dcgan, wgan and wgan-gp on mnist (and fashion-mnist), through `genlab train`.
+"""Benchmark: dcgan, wgan and wgan-gp on mnist (and fashion-mnist), through `genlab.train`.
 
 Prints one table per data set:
   train img/s   real images per second through `train_step`, batches of 64, one full round per batch
@@ -35,10 +35,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genlab.cli import main as genlab
+import genlab
 from genlab.data import Batches, load_dataset, make_info
-from genlab.models.base import get_model_class, make_config
-from genlab.runs import load
+from genlab.models import get_model_class
+from genlab.models.base import make_config
 
 EPOCHS = {"dcgan": 20, "wgan": 20, "wgan-gp": 20}   # digit-like samples on mnist by then (grids looked at)
 BATCH = 64
@@ -98,17 +98,13 @@ def judge(clf: Classifier, samples: torch.Tensor) -> tuple[float, float]:
 
 
 def bench(data_name: str, data, model_name: str, epochs: int, features: int, out: Path, clf: Classifier) -> dict:
-    options = [f"--features={features}"]
     rate = train_rate(model_name, data, {"features": str(features)})
     run = out / f"{model_name}-{data_name}"
     t = time.perf_counter()
-    code = genlab(["train", model_name, "--data", data_name, "--epochs", str(epochs), "--batch-size", str(BATCH),
-                   "--out", str(run), *options])
+    genlab.train(model_name, data_name, run, epochs=epochs, batch_size=BATCH, features=features)
     minutes = (time.perf_counter() - t) / 60
-    if code:
-        sys.exit(code)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    model = load(run)
+    model = genlab.load(run)
     confident, entropy = judge(clf, model.sample(1000, generator=torch.Generator().manual_seed(1)))
     w = f"{rows[0]['wasserstein']:.3f}→{rows[-1]['wasserstein']:.3f}" if "wasserstein" in rows[0] else "—"
     return {"model": model_name, "img_s": rate, "epochs": epochs, "g_steps": rows[-1]["step"],
@@ -141,6 +137,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     epochs = {**EPOCHS, **{k: int(v) for k, v in (e.split("=") for e in args.epochs)}}
+    for m in args.models:
+        if epochs.get(m, 1) < 1:
+            p.error(f"--epochs {m}={epochs[m]}: epochs must be positive")
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-gan-"))
     for data_name in args.data:
         data = load_dataset(data_name)
@@ -150,4 +149,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

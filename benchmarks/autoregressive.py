@@ -1,4 +1,4 @@
-"""Benchmark: the autoregressive family on binarised mnist (and fashion-mnist), through `genlab train`.
+"""Benchmark: the autoregressive family on binarised mnist (and fashion-mnist), through `genlab.train`.
 
 Prints one table per run: exact test NLL (nats per image, on the dynamically binarised test split that
 `genlab eval` uses) beside the independent-pixel baseline, training images/s (median over epochs), and
@@ -29,11 +29,10 @@ from pathlib import Path
 
 import torch
 
-from genlab.cli import main as genlab
-from genlab.commands import evaluate_run
+import genlab
 from genlab.data.base import DataInfo
-from genlab.models.base import get_model_class, make_config
-from genlab.runs import load
+from genlab.models import get_model_class
+from genlab.models.base import make_config
 
 # Small enough for a CPU (a few minutes per model and epoch at most), the papers' shapes otherwise.
 # Threads: one, measured: these nets are small, and on two shared cores a second thread mostly waits.
@@ -76,17 +75,13 @@ def sampling_rates(model, batch: int, naive_rows: int, repeats: int) -> dict:
 def train_and_eval(data: str, name: str, epochs: int, lr: float, out: Path) -> tuple[dict, object]:
     run = out / f"{name}-{data}"
     if not (run / "model.safetensors").is_file():            # (already there: measured again, not retrained)
-        settings = [a for k, v in MODELS[name].items() for a in ("--set", f"{k}={v}")]
-        code = genlab(["train", name, "--data", data, "--epochs", str(epochs), "--batch-size", "32", "--lr",
-                       str(lr), "--samples", "16", "--threads", str(torch.get_num_threads()), "--out", str(run),
-                       *settings])
-        if code:
-            sys.exit(code)
+        genlab.train(name, data, run, epochs=epochs, batch_size=32, lr=lr, samples=16,
+                     threads=torch.get_num_threads(), **MODELS[name])
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    r = evaluate_run(str(run), torch.device("cpu"), iwae_k=0, live=False)
+    [r] = genlab.evaluate([run], iwae_k=0, device="cpu", live=False)
     r["train_img_s"] = statistics.median(row["images_per_s"] for row in rows)
     r["nll_by_epoch"] = [row["test_nll"] for row in rows]
-    return r, load(run)
+    return r, genlab.load(run)
 
 
 def main() -> None:
@@ -103,8 +98,11 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder); runs already there are "
                                  "evaluated and timed again, not retrained")
     args = p.parse_args()
+    if not args.no_train and (args.epochs < 1 or not args.lr > 0):
+        p.error(f"--epochs and --lr must be positive, not {args.epochs} and {args.lr}")
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-ar-"))
+    out.mkdir(parents=True, exist_ok=True)          # (--no-train makes no run there to create it)
     results = []
     for data in (["(untrained)"] if args.no_train else args.data):
         for name in args.models:
@@ -138,4 +136,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from genlab.cli import main as genlab
+import genlab
 from genlab.data import load_dataset
 from genlab.evaluation import fid as fidmod
 from genlab.evaluation.classifier import cache_folder
@@ -27,7 +27,7 @@ from genlab.evaluation.features import builtin_network
 from genlab.evaluation.memorisation import memorisation
 from genlab.evaluation.modes import inception_score, mode_coverage
 from genlab.evaluation.prdc import density_coverage, precision_recall
-from genlab.evaluation.sample_quality import real_images
+from genlab.evaluation.sample_quality import parse_metrics, real_images
 
 
 def timed(fn, repeats: int):
@@ -70,12 +70,11 @@ def speed(data: str, n: int, repeats: int, device) -> None:
 
 
 def compare(runs: list[str], samples: int | None, threads: int) -> None:
-    argv = ["eval", *runs, "--metrics", "all", "--iwae-k", "100", "--threads", str(threads)]
-    if samples:
-        argv += ["--samples", str(samples)]
+    if samples is not None and not 0 <= samples <= 100_000:      # as `genlab eval --samples` takes it
+        raise genlab.UserError(f"--samples must be from 0 to 100,000, not {samples}")
     print()
-    if genlab(argv):
-        sys.exit(2)
+    results = genlab.evaluate(runs, parse_metrics("all"), iwae_k=100, samples=samples or None, threads=threads)
+    print(genlab.format_results(results))
 
 
 def main() -> None:
@@ -90,6 +89,8 @@ def main() -> None:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    if args.train and args.epochs < 1:
+        p.error(f"--epochs must be positive, not {args.epochs}")
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not args.skip_speed:
@@ -97,13 +98,18 @@ def main() -> None:
     runs = list(args.runs)
     for model in args.train:
         run = Path(args.out) / f"{model}-{args.data}"
-        if not run.exists() and genlab(["train", model, "--data", args.data, "--epochs", str(args.epochs),
-                                        "--out", str(run), "--threads", str(args.threads)]):
-            sys.exit(2)
+        if not run.exists():
+            genlab.train(model, args.data, run, epochs=args.epochs, threads=args.threads)
         runs.append(str(run))
     if runs:
         compare(runs, args.samples if args.runs or args.train else None, args.threads)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,4 +1,4 @@
-"""Benchmark: the VAE and the Gaussian mixture on mnist and fashion-mnist, through `genlab train`.
+"""Benchmark: the VAE and the Gaussian mixture on mnist and fashion-mnist, through `genlab.train`.
 
 Prints one table: test negative ELBO and IWAE bound (VAE, binarised pixels, nats per image), exact NLL
 (mixture, 8-bit pixels: nats per image and bits per dimension), training images/s and sampling images/s.
@@ -17,13 +17,11 @@ from pathlib import Path
 
 import torch
 
-from genlab.cli import main as genlab
-from genlab.commands import evaluate_run
-from genlab.runs import load
+import genlab
 
 
 def sampling_rate(run: Path, n: int = 1000, repeats: int = 3) -> float:
-    model = load(run)
+    model = genlab.load(run)
     model.sample(16)                                            # warm-up
     times = []
     for _ in range(repeats):
@@ -33,15 +31,13 @@ def sampling_rate(run: Path, n: int = 1000, repeats: int = 3) -> float:
     return n / statistics.median(times)
 
 
-def bench(data: str, model: str, epochs: int, options: list[str], out: Path, iwae_k: int) -> dict:
+def bench(data: str, model: str, epochs: int, settings: dict, out: Path, iwae_k: int) -> dict:
     run = out / f"{model}-{data}"
-    code = genlab(["train", model, "--data", data, "--epochs", str(epochs), "--out", str(run), *options,
-                   "--threads", str(torch.get_num_threads())])
-    if code:
-        sys.exit(code)
+    genlab.train(model, data, run, epochs=epochs, threads=torch.get_num_threads(), **settings)
     rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    r = evaluate_run(str(run), torch.device("cpu"), iwae_k=iwae_k, live=False)
-    return {"data": data, "model": model + (" " + " ".join(options) if options else ""), "epochs": epochs,
+    [r] = genlab.evaluate([run], iwae_k=iwae_k, device="cpu", live=False)
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+    return {"data": data, "model": model + (" " + options if options else ""), "epochs": epochs,
             "train_img_s": statistics.median(row["images_per_s"] for row in rows),
             "sample_img_s": sampling_rate(run), **r}
 
@@ -56,12 +52,15 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args()
+    for flag, epochs in (("--vae-epochs", args.vae_epochs), ("--gmm-epochs", args.gmm_epochs)):
+        if epochs < 1:
+            p.error(f"{flag} must be positive, not {epochs}")
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-"))
     results = []
     for data in args.data:
-        results.append(bench(data, "vae", args.vae_epochs, [], out, args.iwae_k))
-        results.append(bench(data, "gmm", args.gmm_epochs, ["--covariance", args.gmm_covariance], out, 0))
+        results.append(bench(data, "vae", args.vae_epochs, {}, out, args.iwae_k))
+        results.append(bench(data, "gmm", args.gmm_epochs, {"covariance": args.gmm_covariance}, out, 0))
     print(f"\nthreads={torch.get_num_threads()}  device=cpu  runs in {out}")
     head = f"{'data':14s} {'model':20s} {'ep':>3s} {'−ELBO':>8s} {'IWAE':>8s} {'NLL':>8s} {'b/dim':>6s} " \
            f"{'base':>8s} {'train img/s':>11s} {'sample img/s':>12s}"
@@ -78,4 +77,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,4 +1,4 @@
-"""Benchmark: autoregressive models on palette pixels (--binarize palette:N), through `genlab train`.
+"""Benchmark: autoregressive models on palette pixels (--binarize palette:N), through `genlab.train`.
 
 Prints the exact test NLL in nats per image and bits per pixel (one palette index per pixel) beside the
 independent-pixel baseline (an N-way histogram per pixel over the same palette).
@@ -21,6 +21,7 @@ Measured with these two commands (one thread of a 2-core CPU shared with other w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -31,9 +32,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genlab.cli import main as genlab
-from genlab.commands import evaluate_run
+import genlab
 from genlab.data import load_dataset
+from genlab.models import get_model_class
 
 INKS = [(220, 40, 40), (40, 160, 60), (40, 70, 220), (240, 200, 30)]
 PAPERS = [(250, 245, 230), (30, 30, 40)]
@@ -53,6 +54,22 @@ def tinted_digits(root: Path) -> Path:
     return root
 
 
+def settings(model: str, pairs: list[str]) -> dict[str, str]:
+    """--set KEY=VALUE ... as the model's settings, keyword arguments of genlab.train (which parses each
+    value against the model's Config); a key that is no setting of the model is refused, as `genlab train`
+    refuses it, never taken for one of genlab.train's own arguments."""
+    fields = [f.name for f in dataclasses.fields(get_model_class(model).Config)]
+    out = {}
+    for item in pairs:
+        if "=" not in item:
+            raise genlab.UserError(f"--set takes KEY=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        if k.strip() not in fields:
+            raise genlab.UserError(f"unknown setting {k.strip()!r}; this model has: {', '.join(fields)}")
+        out[k.strip()] = v.strip()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="tinted-digits", help="tinted-digits, or any genlab data spec")
@@ -65,17 +82,16 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model settings")
     p.add_argument("--out", help="keep the run here (default: a temporary folder)")
     args = p.parse_args()
+    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
+        p.error(f"--epochs, --batch-size and --lr must be positive, not {args.epochs}, {args.batch_size} and {args.lr}")
+    model_settings = settings(args.model, args.set)
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-palette-"))
     data = f"folder:{tinted_digits(out / 'tinted-digits')}" if args.data == "tinted-digits" else args.data
     run = out / f"{args.model}-{args.data}-palette{args.colours}"
-    code = genlab(["train", args.model, "--data", data, "--binarize", f"palette:{args.colours}",
-                   "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-                   "--threads", str(args.threads), "--out", str(run),
-                   *[a for kv in args.set for a in ("--set", kv)]])
-    if code:
-        sys.exit(code)
-    r = evaluate_run(str(run), torch.device("cpu"), iwae_k=0, live=False)
+    genlab.train(args.model, data, run, binarize=f"palette:{args.colours}", epochs=args.epochs,
+                 batch_size=args.batch_size, lr=args.lr, threads=args.threads, **model_settings)
+    [r] = genlab.evaluate([run], iwae_k=0, device="cpu", live=False)
     config = json.loads((run / "config.json").read_text())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     _, h, w = config["info"]["shape"]
@@ -90,4 +106,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,10 +1,11 @@
 """Benchmark: the sentence VAE on real poems and sentences, each trained for a stated time.
 
-Each corpus trains through `genlab train sentence-vae` for as many whole epochs as fit in its time budget
-(resumed one epoch at a time, so the run directory is the ordinary one), on one CPU thread. Then the test
-split is scored (`genlab eval`: −ELBO, KL, the IWAE bound, per-token perplexity from the IWAE bound with
-end tokens counted, the unigram baseline), five new lines are drawn (temperature 1) and two test lines are
-walked between in code space (greedy decoding). Prints one table, then the lines.
+Each corpus trains through `genlab.train("sentence-vae", ...)` for as many whole epochs as fit in its time
+budget (resumed one epoch at a time with `genlab.resume`, so the run directory is the ordinary one), on one
+CPU thread. Then the test split is scored (`genlab.evaluate`, the figures of `genlab eval`: −ELBO, KL, the
+IWAE bound, per-token perplexity from the IWAE bound with end tokens counted, the unigram baseline), five
+new lines are drawn (temperature 1) and two test lines are walked between in code space (greedy decoding).
+Prints one table, then the lines.
 
     python benchmarks/sentence_vae.py --data tang300 --minutes 4 --epochs 30 --iwae-k 100
     python benchmarks/sentence_vae.py --data fortunes --minutes 6.5 --epochs 0 --iwae-k 20 --set min_count=5
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import statistics
@@ -23,25 +25,39 @@ from pathlib import Path
 
 import torch
 
-from genlab.cli import main as genlab
-from genlab.data.text import load_corpus
-from genlab.runs import load
-from genlab.text_commands import evaluate_text_run
+import genlab
+from genlab.data.corpora import load_corpus
+from genlab.models import get_model_class
 
 
-def train_for(data: str, minutes: float, epochs: int, run: Path, options: list[str]) -> float:
+def settings(pairs: list[str]) -> dict[str, str]:
+    """--set KEY=VALUE ... as the sentence VAE's settings, keyword arguments of genlab.train (which parses
+    each value against the model's Config); a key that is no setting of the model is refused, as `genlab
+    train` refuses it, never taken for one of genlab.train's own arguments."""
+    fields = [f.name for f in dataclasses.fields(get_model_class("sentence-vae").Config)]
+    out = {}
+    for item in pairs:
+        if "=" not in item:
+            raise genlab.UserError(f"--set takes KEY=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        if k.strip() not in fields:
+            raise genlab.UserError(f"unknown setting {k.strip()!r}; this model has: {', '.join(fields)}")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def train_for(data: str, minutes: float, epochs: int, run: Path, model_settings: dict[str, str]) -> float:
     """Whole epochs while the next one (as long as the last) fits in `minutes`, `epochs` at most (0: no
     limit); returns the training seconds."""
     start, epoch, last = time.perf_counter(), 0, 0.0
     while epoch == 0 or (time.perf_counter() - start + last <= 60 * minutes and epoch != epochs):
         t = time.perf_counter()
         epoch += 1
-        argv = (["train", "sentence-vae", "--data", data, "--out", str(run), *options] if epoch == 1 else
-                ["train", "--resume", str(run)]) + ["--epochs", str(epoch), "--threads", "1"]
-        with contextlib.redirect_stdout(io.StringIO()):
-            code = genlab(argv)
-        if code:
-            sys.exit(code)
+        with contextlib.redirect_stdout(io.StringIO()):      # the trainer's line per epoch
+            if epoch == 1:
+                genlab.train("sentence-vae", data, run, epochs=epoch, threads=1, **model_settings)
+            else:
+                genlab.resume(run, epochs=epoch, threads=1)
         last = time.perf_counter() - t
     return sum(json.loads(line)["seconds"] for line in (run / "metrics.jsonl").read_text().splitlines())
 
@@ -54,12 +70,13 @@ def two_test_lines(model, data: str) -> tuple[str, str]:
     return first, next(s for s in lines[1:] if model.info.tokens(s)[0] != model.info.tokens(first)[0])
 
 
-def bench(data: str, minutes: float, epochs: int, iwae_k: int, out: Path, options: list[str]) -> dict:
+def bench(data: str, minutes: float, epochs: int, iwae_k: int, out: Path, model_settings: dict[str, str],
+          options: str) -> dict:
     run = out / f"sentence-vae-{data}"
-    seconds = train_for(data, minutes, epochs, run, options)
+    seconds = train_for(data, minutes, epochs, run, model_settings)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    r = evaluate_text_run(str(run), torch.device("cpu"), iwae_k=iwae_k, live=False)
-    model = load(run)
+    [r] = genlab.evaluate([run], iwae_k=iwae_k, device="cpu", live=False)
+    model = genlab.load(run)
     g = torch.Generator().manual_seed(0)
     samples = model.sample_text(5, generator=g)
     a, b = two_test_lines(model, data)
@@ -68,7 +85,7 @@ def bench(data: str, minutes: float, epochs: int, iwae_k: int, out: Path, option
     walk = model.decode_text(mu[0] + t * (mu[1] - mu[0]), greedy=True)
     return {**r, "minutes": minutes, "train_seconds": seconds, "epochs": rows[-1]["epoch"],
             "steps": rows[-1]["step"], "tokens_per_s": statistics.median(row["tokens_per_s"] for row in rows),
-            "options": " ".join(options), "samples": samples, "interpolate": [a, b], "walk": walk}
+            "options": options, "samples": samples, "interpolate": [a, b], "walk": walk}
 
 
 def table(results: list[dict]) -> str:
@@ -99,8 +116,10 @@ def main() -> None:
         p.error("give one --minutes, --epochs and --iwae-k per corpus")
     torch.set_num_threads(1)               # small recurrent nets: one thread is the fastest on a CPU
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-"))
-    options = [a for s in args.set for a in ("--set", s)]
-    results = [bench(*corpus, out, options) for corpus in zip(args.data, args.minutes, args.epochs, args.iwae_k)]
+    model_settings = settings(args.set)
+    options = " ".join(a for s in args.set for a in ("--set", s))
+    results = [bench(*corpus, out, model_settings, options)
+               for corpus in zip(args.data, args.minutes, args.epochs, args.iwae_k)]
     print(table(results))
     print("nats on the test split; tokens/s: training, one CPU thread; perplexity per token from the IWAE bound "
           "(k samples), end tokens counted; unigram: each token on its own, from training frequencies.")
@@ -115,4 +134,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

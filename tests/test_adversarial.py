@@ -4,13 +4,16 @@ import math
 
 import pytest
 import torch
+
+from genlab.data.batch import Batch
 from torch import nn
 
 from genlab.data.base import DataInfo
 from genlab.models.adversarial import losses
 from genlab.models.adversarial.indicators import critic_accuracy, diversity_report, mean_pairwise_distance
 from genlab.models.adversarial.nets import MLPGenerator
-from genlab.models.base import get_model_class, make_config
+from genlab.models import get_model_class
+from genlab.models.base import make_config
 
 DIGITS = DataInfo((1, 8, 8), 10, "continuous")
 
@@ -45,7 +48,7 @@ def test_wgan_gp_critic_loss_is_minus_wasserstein_plus_ten_penalties():
     torch.manual_seed(0)
     model = build("wgan-gp", net="conv", features=8, latent_dim=8, n_critic=1)
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.discriminator.modules())
-    logs = model.train_step((torch.rand(16, 1, 8, 8), None), model.configure_optimizers(1e-4))
+    logs = model.train_step(Batch(torch.rand(16, 1, 8, 8), None), model.configure_optimizers(1e-4))
     assert logs["d_loss"] == pytest.approx(-logs["wasserstein"] + 10 * logs["gradient_penalty"], rel=1e-5)
     adam = model.configure_optimizers(1e-4)["discriminator"]
     assert isinstance(adam, torch.optim.Adam) and adam.defaults["betas"] == (0.0, 0.9)
@@ -57,7 +60,7 @@ def test_clipping_keeps_every_critic_weight_in_the_box():
     model = build("wgan", net="conv", features=8, latent_dim=8, clip=c, n_critic=2)
     opts = model.configure_optimizers(0.05)             # a step far larger than the box
     for _ in range(3):
-        model.train_step((torch.rand(16, 1, 8, 8), None), opts)
+        model.train_step(Batch(torch.rand(16, 1, 8, 8), None), opts)
     params = list(model.discriminator.parameters())
     assert all(p.abs().max() <= c for p in params)
     assert max(p.abs().max().item() for p in params) == pytest.approx(c)      # the box was reached
@@ -74,7 +77,7 @@ def test_generator_and_discriminator_are_separate_modules(name):
     assert set(opts) == {"generator", "discriminator"}
     assert {id(p) for grp in opts["generator"].param_groups for p in grp["params"]} == {id(p) for p in g}
     assert model.log_prob(torch.rand(2, 1, 8, 8)) is None and model.eval_terms(torch.rand(2, 1, 8, 8)) == {}
-    logs = model.train_step((torch.rand(1, 1, 8, 8), torch.tensor([3])), opts)   # a last batch of one image
+    logs = model.train_step(Batch(torch.rand(1, 1, 8, 8), torch.tensor([3])), opts)   # a last batch of one image
     assert {"d_loss", "g_loss", "d_real_acc", "d_fake_acc"} <= set(logs)
     x = model.sample(6)
     assert x.shape == (6, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
@@ -136,8 +139,71 @@ def test_a_tiny_wgan_gp_covers_the_eight_gaussians():
                   gp_weight=0.1)
     model.generator = MLPGenerator((2, 1, 1), latent_dim=2, hidden=64, output="linear", norm=False)
     opts = model.configure_optimizers(1e-3)
-    for _ in range(1000):      # the model maps data from [0, 1] to [-1, 1]: give it (p + 1) / 2
-        model.train_step((((ring(128, g) + 1) / 2).view(-1, 2, 1, 1), None), opts)
+    for _ in range(5000):      # 5,000 critic steps, 1,000 generator steps; data from [0, 1]: give it (p + 1) / 2
+        model.train_step(Batch(((ring(128, g) + 1) / 2).view(-1, 2, 1, 1), None), opts)
     samples = model.sample(2000).view(-1, 2) * 2 - 1
     assert modes_covered(ring(2000, g)) == 8                           # the check itself is sound
     assert modes_covered(samples) >= 6, torch.cdist(samples, CENTRES).lt(3 * STD).float().mean(0)
+
+
+# ---- n_critic: one critic step per batch, the generator every n_critic batches ---------------------
+
+def changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("name", ["wgan", "wgan-gp"])
+def test_each_critic_step_takes_its_own_batch_and_the_generator_steps_every_n_critic(name):
+    """Algorithm 1 of both WGAN papers: every critic iteration samples its own real minibatch."""
+    torch.manual_seed(0)
+    model = build(name, net="mlp", hidden=16, latent_dim=8, n_critic=3)
+    opts = model.configure_optimizers(1e-3)
+    g = torch.Generator().manual_seed(0)
+    generator_moved, seen = [], []
+    real_forward = model.discriminator.forward
+
+    def spy(x, cond=None):         # every input D scores: real images, fakes, the penalty's points
+        seen.append(x.detach().clone())
+        return real_forward(x, cond)
+    model.discriminator.forward = spy
+    for _ in range(7):
+        batch = torch.rand(8, 1, 8, 8, generator=g)
+        g0, d0 = snapshot(model.generator), snapshot(model.discriminator)
+        seen.clear()
+        logs = model.train_step(Batch(batch, None), opts)
+        assert changed(d0, model.discriminator)                    # one critic step every call ...
+        assert torch.equal(seen[0], batch * 2 - 1)                 # ... on that call's batch
+        assert sum(torch.equal(x, batch * 2 - 1) for x in seen) == 1   # ... seen once, not n_critic times
+        generator_moved.append(changed(g0, model.generator))
+        assert {"d_loss", "g_loss", "wasserstein"} <= set(logs) and math.isfinite(logs["g_loss"])
+    assert generator_moved == [False, False, True, False, False, True, False]
+    assert int(model.critic_steps) == 7
+
+
+def test_one_call_is_one_critic_step_whatever_n_critic():
+    """The critic after one call is the same whether the generator steps every call or every fifth."""
+    critics = []
+    for n_critic in (1, 5):
+        torch.manual_seed(0)
+        model = build("wgan-gp", net="conv", features=8, latent_dim=8, n_critic=n_critic)
+        model.train_step(Batch(torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1)), None),
+                         model.configure_optimizers(1e-3))
+        critics.append(model.discriminator.state_dict())
+    assert all(torch.equal(critics[0][k], critics[1][k]) for k in critics[0])
+
+
+def test_weights_saved_before_the_critic_step_count_still_load(tmp_path):
+    from safetensors.torch import save_file
+    from genlab.models.weights import read_weights
+    model = build("wgan-gp", net="mlp", hidden=16, latent_dim=8)
+    model.critic_steps += 4
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "critic_steps"}
+    save_file(state, str(tmp_path / "old.safetensors"), metadata={"model": "wgan-gp"})
+    fresh = build("wgan-gp", net="mlp", hidden=16, latent_dim=8)
+    read_weights(fresh, tmp_path / "old.safetensors")
+    assert int(fresh.critic_steps) == 0
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters()))

@@ -9,7 +9,15 @@ from PIL import Image
 
 import genlab
 from conftest import genlab as run_cli
-from genlab.data import load_dataset
+from genlab import runconfig
+from genlab.data import load_dataset, make_info
+from genlab.data.loader import Batches
+from genlab.models.adversarial.wgan_gp import WGANGP, WGANGPConfig
+from genlab.models.base import make_config
+from genlab.runs import Run
+from genlab.training.callbacks import Callback
+from genlab.training.options import TrainOptions
+from genlab.training.trainer import Trainer
 
 SMALL = ["--data", "digits", "--batch-size", "64", "--samples", "16", "--latent-dim", "16"]
 NETS = {"gan": ["--hidden", "64"], "dcgan": ["--features", "16"], "wgan": ["--hidden", "64"],
@@ -36,6 +44,10 @@ def test_training_writes_samples_and_the_indicators(tmp_path, model, capsys):
         expected.add("wasserstein")                                      # the critic's estimate, every step
     assert expected <= set(steps[0]) and all(0 <= s["d_real_acc"] <= 1 for s in steps)
     row = lines(out / "metrics.jsonl")[0]
+    # g_loss on every step (the generator steps every 5th for the WGANs): the epoch's figure is its mean
+    assert all(expected <= set(s) for s in steps)
+    sizes = [64] * 22 + [1438 - 22 * 64]
+    assert row["g_loss"] == pytest.approx(sum(s["g_loss"] * n for s, n in zip(steps, sizes)) / 1438, rel=1e-9)
     assert row["diversity"] > 0 and row["data_diversity"] > 0
     assert row["diversity_ratio"] == pytest.approx(row["diversity"] / row["data_diversity"])
     collapsed = row["diversity_ratio"] < 0.5                              # one epoch: often still collapsed
@@ -61,6 +73,66 @@ def test_a_resumed_gan_run_equals_an_uninterrupted_one(tmp_path):
     from safetensors.torch import load_file
     a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("whole", "split"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_resumed_wgan_gp_run_equals_an_uninterrupted_one(tmp_path):
+    """23 steps an epoch, a generator step every 5th: the generator's turn runs across epochs and the
+    critic-step count comes back with the weights."""
+    argv = ["wgan-gp", *SMALL, *NETS["wgan-gp"], "--seed", "5"]
+    assert run_cli("train", *argv, "--epochs", "3", "--out", tmp_path / "whole") == 0
+    assert run_cli("train", *argv, "--epochs", "1", "--out", tmp_path / "split") == 0
+    assert run_cli("train", "--resume", tmp_path / "split", "--epochs", "3") == 0
+    drop = {"seconds", "images_per_s"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in drop} for r in rows]  # noqa: E731
+    assert strip(lines(tmp_path / "whole" / "metrics.jsonl")) == strip(lines(tmp_path / "split" / "metrics.jsonl"))
+    strip_s = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip_s(lines(tmp_path / "whole" / "steps.jsonl")) == strip_s(lines(tmp_path / "split" / "steps.jsonl"))
+    from safetensors.torch import load_file
+    a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("whole", "split"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert int(a["critic_steps"]) == 3 * 23
+
+
+class Kill(Callback):
+    """Dies after step k, as a killed process would."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def on_step_end(self, trainer, logs):
+        if trainer.step == self.k:
+            raise KeyboardInterrupt
+
+
+def test_a_wgan_gp_killed_inside_an_epoch_resumes_to_the_same_weights(tmp_path):
+    """Checkpoints every 7 steps, killed after step 16: the resume from step 14 must take the generator
+    step of step 15 again, as the uninterrupted run did."""
+    ds = load_dataset("digits")
+    info = make_info(ds, "none")
+    opts = TrainOptions(epochs=2, batch_size=64, seed=4, samples=0, checkpoint_every=7, lr=1e-3)
+
+    def trainer(path, callbacks=None):
+        torch.manual_seed(opts.seed)
+        model = WGANGP(make_config(WGANGPConfig, {"net": "mlp", "hidden": "32", "latent_dim": "8"}), info)
+        run = path if isinstance(path, Run) else Run.create(path, runconfig.build(
+            WGANGP, model.config, info, {"spec": "digits", "binarize": "none"}, opts.seed, opts.to_json()))
+        train = Batches(ds.train_x[:640], None, binarize="none", batch_size=64, shuffle=True, seed=opts.seed)
+        test = Batches(ds.test_x[:64], None, binarize="none", batch_size=64, shuffle=False)
+        return Trainer(model, run, train, test, opts, quiet=True, callbacks=callbacks)
+
+    trainer(tmp_path / "whole").fit()
+    with pytest.raises(KeyboardInterrupt):
+        trainer(tmp_path / "split", callbacks=[Kill(16)]).fit()
+    resumed = trainer(Run.open(tmp_path / "split"))
+    resumed.restore()
+    assert (resumed.epoch, resumed.step, int(resumed.model.critic_steps)) == (1, 14, 14)
+    resumed.fit()
+    from safetensors.torch import load_file
+    a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("whole", "split"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    whole, split = (Run.open(tmp_path / r).steps() for r in ("whole", "split"))
+    assert [{k: v for k, v in s.items() if k != "seconds"} for s in whole] == \
+        [{k: v for k, v in s.items() if k != "seconds"} for s in split]
 
 
 def test_a_diverging_gan_stops_with_one_line_and_keeps_its_checkpoint(tmp_path, capsys, monkeypatch):

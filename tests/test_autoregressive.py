@@ -5,8 +5,10 @@ import itertools
 import pytest
 import torch
 
+from genlab.data.batch import Batch
+
 from genlab.data.base import DataInfo
-from genlab.models.base import get_model_class
+from genlab.models import get_model_class
 
 TINY = {
     "pixelcnn": dict(channels=12, blocks=2, head=12, kernel=3),
@@ -146,7 +148,7 @@ def test_a_4x4_model_trains_scores_and_samples(name):
     opt = model.configure_optimizers(1e-2)
     before = model.log_prob(x).mean().item()
     for _ in range(20):
-        logs = model.train_step((x, None), opt)
+        logs = model.train_step(Batch(x, None), opt)
     assert logs["loss"] < -before and model.log_prob(x).shape == (32,)
     assert torch.allclose(model.eval_terms(x)["nll"], -model.log_prob(x))
     assert model.sample(3).shape == (3, 1, 4, 4)

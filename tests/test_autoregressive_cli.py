@@ -56,7 +56,7 @@ def test_each_model_beats_independent_pixels_on_digits(ar_runs, capsys, name):
 
 
 def test_eval_is_the_exact_nll_of_8bit_values_without_a_dequantisation_shift(ar_runs, capsys):
-    from genlab.commands import data_of_run, test_batches
+    from genlab.modalities import get
     from genlab.runs import Run
 
     r = eval_json(ar_runs["pixelcnn-8bit"], capsys)
@@ -64,9 +64,9 @@ def test_eval_is_the_exact_nll_of_8bit_values_without_a_dequantisation_shift(ar_
     assert abs(r["nll_bpd"] - r["nll_nats"] / (64 * np.log(2))) < 1e-9
     # the model's own log_prob of the discrete values, averaged: no D·log 256 added
     model = genlab.load(ar_runs["pixelcnn-8bit"])
-    test = test_batches(data_of_run(Run.open(ar_runs["pixelcnn-8bit"])), "none", "cpu")
+    test = get("image").test_batches(get("image").reload(Run.open(ar_runs["pixelcnn-8bit"])), "none", "cpu")
     with torch.no_grad():
-        nll = -torch.cat([model.log_prob(x) for x, _ in test]).double().mean().item()
+        nll = -torch.cat([model.log_prob(x) for x, *_ in test]).double().mean().item()
     assert abs(nll - r["nll_nats"]) < 1e-3
     assert r["nll_nats"] < r["baseline_nll_nats"] - 5, r        # beats a 256-way histogram per pixel
 

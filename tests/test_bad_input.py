@@ -13,7 +13,7 @@ from PIL import Image
 
 import genlab
 from conftest import genlab as run_cli
-from genlab.models.base import model_names
+from genlab.models import model_names
 from genlab.models.latent.vae import VAE
 from genlab.runs import Run
 

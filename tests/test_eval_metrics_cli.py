@@ -67,29 +67,83 @@ class Features(torch.nn.Module):
         return f, f @ self.head
 
 
-@pytest.mark.parametrize("kind", ["TorchScript", "exported program"])
-def test_a_feature_network_of_the_users_own(runs, tmp_path, capsys, kind):
-    path = tmp_path / "features.pt2"
-    if kind == "TorchScript":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.script(Features()).save(str(path))
-    else:
-        batch = torch.export.Dim("batch")
-        torch.export.save(torch.export.export(Features(), (torch.rand(4, 1, 8, 8),),
-                                              dynamic_shapes={"x": {0: batch}}), str(path))
+def test_a_feature_network_of_the_users_own(runs, tmp_path, capsys):
+    path = tmp_path / "features.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(Features()).save(str(path))
     capsys.readouterr()
     assert genlab("eval", runs["vae"], "--metrics", "fid,prdc,modes,is", "--features", path, "--samples", "200") == 0
     out = capsys.readouterr().out
-    assert f"{kind} features.pt2" in out and "16-d" in out
+    assert "TorchScript features.pt" in out and "16-d" in out
     r = json.loads((runs["vae"] / "eval.json").read_text())
-    assert r["feature_network"].startswith(f"{kind} features.pt2") and r["fid"] > 0 and "modes_covered" in r
+    assert r["feature_network"].startswith("TorchScript features.pt") and r["fid"] > 0 and "modes_covered" in r
+
+
+class Payload:
+    """Unpickling this touches a marker file: the proof that a loader ran code from the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _payload_files(tmp_path, marker):
+    """Every format a feature file could come in, each carrying a pickle payload."""
+    files = {}
+    files["torch.save pickle"] = tmp_path / "pickled.pt"
+    torch.save({"net": Payload(marker)}, files["torch.save pickle"])
+    files["plain pickle"] = tmp_path / "plain.pkl"
+    import pickle
+    files["plain pickle"].write_bytes(pickle.dumps(Payload(marker)))
+    # A torch.export archive whose pickled parts are replaced by the payload.
+    batch = torch.export.Dim("batch")
+    exported = tmp_path / "exported.pt2"
+    torch.export.save(torch.export.export(Features(), (torch.rand(4, 1, 8, 8),), dynamic_shapes={"x": {0: batch}}),
+                      str(exported))
+    import zipfile
+    evil = tmp_path / "evil.pt2"
+    with zipfile.ZipFile(exported) as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith((".pkl", "data.pkl")) or "constants" in item.filename or "weights" in item.filename:
+                data = pickle.dumps(Payload(marker))
+            dst.writestr(item, data)
+    files["exported program with payload"] = evil
+    files["exported program"] = exported
+    # A TorchScript archive whose data.pkl is the payload.
+    script = tmp_path / "script.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(Features()).save(str(script))
+    evil_script = tmp_path / "evil-script.pt"
+    with zipfile.ZipFile(script) as src, zipfile.ZipFile(evil_script, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                data = pickle.dumps(Payload(marker), protocol=2)
+            dst.writestr(item, data)
+    files["TorchScript with payload"] = evil_script
+    return files
+
+
+def test_no_feature_file_runs_code(runs, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    for kind, path in _payload_files(tmp_path, marker).items():
+        capsys.readouterr()
+        code = genlab("eval", runs["vae"], "--metrics", "fid", "--features", path, "--samples", "50")
+        err = capsys.readouterr().err
+        assert code == 2, kind
+        assert not marker.exists(), f"{kind}: loading the feature file ran its payload"
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (kind, err)
 
 
 @pytest.mark.parametrize("argv, words", [
     (["--metrics", "fid,sharpness"], ["--metrics", "sharpness"]),
     (["--metrics", "fid", "--features", "NOFILE"], ["--features", "no such file"]),
-    (["--metrics", "fid", "--features", "GARBAGE"], ["not a TorchScript network or exported program"]),
+    (["--metrics", "fid", "--features", "GARBAGE"], ["not a TorchScript network"]),
     (["--metrics", "fid", "--samples", "0"], ["--samples", "positive"]),
     (["--metrics", "fid", "--plot", "quality.txt"], ["quality.txt", ".png"]),
     (["--plot", "quality.png"], ["--plot needs sample metrics"]),

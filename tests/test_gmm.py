@@ -4,6 +4,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+
+from genlab.data.batch import Batch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
@@ -130,7 +132,7 @@ def test_trains_by_epochs_only(digits):
     model = GaussianMixture(GaussianMixture.Config(), INFO)
     assert model.configure_optimizers(1e-3) == {}
     with pytest.raises(UserError, match="epoch"):
-        model.train_step((digits[1][:8], None), {})
+        model.train_step(Batch(digits[1][:8], None), {})
 
 
 @pytest.mark.parametrize("covariance", ["full", "diag"])

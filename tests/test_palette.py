@@ -15,7 +15,7 @@ from conftest import genlab as cli
 from genlab.data import Batches, ImageDataset, load_dataset, make_info
 from genlab.data.base import DataInfo
 from genlab.data.palette import fit_palette, in_palette, palette_colours, palette_index
-from genlab.models.base import get_model_class
+from genlab.models import get_model_class
 from test_autoregressive import TINY
 
 INKS = [(220, 40, 40), (40, 160, 60), (40, 70, 220), (240, 200, 30)]
@@ -149,9 +149,12 @@ def test_a_palette_pixelcnn_beats_the_per_pixel_histogram_within_seconds():
 def test_models_without_a_categorical_output_refuse_palette_pixels():
     from genlab.errors import UserError
 
+    from genlab.data import load_dataset
+    from genlab.modalities import get
+
     cls = get_model_class("vae")
     with pytest.raises(UserError, match="cannot model palette pixels"):
-        cls(cls.Config(), TINY_PALETTE)
+        get("image").prepare(load_dataset("digits"), cls, cls.Config(), {"spec": "digits", "binarize": "palette:4"})
 
 
 # ---- the command line, on real colour images ------------------------------------------------------
@@ -202,11 +205,11 @@ def test_cli_trains_evaluates_in_bits_per_pixel_and_beats_the_histogram(palette_
     # the exact NLL of the model's own log_prob on the snapped test images: no dequantisation shift
     model = genlab.load(palette_run)
     assert model.info.palette == tuple(map(tuple, config["info"]["palette"]))
-    from genlab.commands import data_of_run, test_batches
+    from genlab.modalities import get
     from genlab.runs import Run
-    test = test_batches(data_of_run(Run.open(palette_run)), "palette:12", "cpu")
+    test = get("image").test_batches(get("image").reload(Run.open(palette_run)), "palette:12", "cpu")
     with torch.no_grad():
-        nll = -torch.cat([model.log_prob(x) for x, _ in test]).double().mean().item()
+        nll = -torch.cat([model.log_prob(x) for x, *_ in test]).double().mean().item()
     assert abs(nll - r["nll_nats"]) < 1e-3
     # the grids drawn while training are in palette colours
     assert png_colours(palette_run / "samples" / "epoch-0004.png") <= palette

@@ -125,3 +125,59 @@ def test_memorisation_tells_copies_from_new_images():
     assert 0.7 < fresh["memorisation_ratio"] < 1.4 and fresh["near_copies"] < 0.2
     d, idx = copies["_nearest"]
     assert torch.equal(idx, torch.arange(40))
+
+
+# ---- uncertainty: bootstrap over the samples ----
+
+from genlab.evaluation.fid import fid_resampled  # noqa: E402
+from genlab.evaluation.prdc import prdc_resampled  # noqa: E402
+from genlab.evaluation.sample_quality import bootstrap_indices, within_floor  # noqa: E402
+
+
+def test_a_resample_that_draws_every_sample_once_gives_the_figures_themselves():
+    g = torch.Generator().manual_seed(6)
+    real = torch.randn(120, 4, generator=g)
+    fake = torch.randn(90, 4, generator=g) * 0.8 + 0.4
+    fake[5] = fake[6]                                         # a duplicate sample changes nothing
+    every = torch.stack([torch.arange(90), torch.arange(90).flip(0)])
+    assert fid_resampled(real, fake, every).tolist() == [pytest.approx(fid(real, fake), rel=1e-9)] * 2
+    again = prdc_resampled(real, fake, every)
+    direct = dict(zip(("precision", "recall"), precision_recall(real, fake)))
+    direct.update(zip(("density", "coverage"), density_coverage(real, fake)))
+    for key, value in direct.items():
+        assert again[key].tolist() == [pytest.approx(value, rel=1e-9)] * 2, key
+
+
+def test_bootstrap_deviations_are_positive_and_shrink_with_more_samples():
+    g = torch.Generator().manual_seed(7)
+    real = torch.randn(1000, 6, generator=g)
+    stds = []
+    for n in (150, 1200):
+        fake = torch.randn(n, 6, generator=g) * 0.9 + 0.15
+        idx = bootstrap_indices(n, 60)
+        figures = {"fid": fid_resampled(real, fake, idx), **prdc_resampled(real, fake, idx)}
+        stds.append({k: float(v.std()) for k, v in figures.items()})
+    small, large = stds
+    for key in ("fid", "precision", "recall", "density", "coverage"):
+        assert small[key] > 0, key
+        assert large[key] < 0.75 * small[key], (key, small[key], large[key])
+    # Fixed seed: the same resamples, the same deviations.
+    assert torch.equal(bootstrap_indices(50, 10), bootstrap_indices(50, 10))
+
+
+def test_within_floor_marks_figures_the_floors_noise_covers():
+    floor = {"samples": 500, "fid": 3.0, "fid_std": 0.3, "precision": 0.80, "precision_std": 0.02,
+             "modes_covered": 10, "modes_covered_std": 0.0}
+    close = {"samples": 500, "fid": 3.5, "fid_std": 0.3, "precision": 0.83, "precision_std": 0.02,
+             "modes_covered": 10, "modes_covered_std": 0.0}
+    far = {"samples": 500, "fid": 5.0, "fid_std": 0.3, "precision": 0.95, "precision_std": 0.02,
+           "modes_covered": 9, "modes_covered_std": 0.3}
+    assert within_floor(close, floor) == ["fid", "precision", "modes_covered"]
+    assert within_floor(far, floor) == []
+    # Lower is better for FID: a figure below the floor's is as close to the data as data gets.
+    assert within_floor({**far, "fid": 1.0}, floor) == ["fid"]
+    # Precision far ABOVE the data's is not data-like (samples crowding the densest region).
+    assert "precision" not in within_floor({**close, "precision": 0.99}, floor)
+    # A floor of another sample count, a missing one, or a figure without a deviation says nothing.
+    assert within_floor(close, {**floor, "samples": 400}) == [] and within_floor(close, None) == []
+    assert within_floor({**close, "fid_std": None}, floor) == ["precision", "modes_covered"]

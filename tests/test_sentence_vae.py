@@ -4,11 +4,13 @@ import math
 
 import pytest
 import torch
+
+from genlab.data.batch import Batch
 from safetensors.torch import load_file
 
 import genlab
 from conftest import genlab as run_cli
-from genlab.data.text import corpus_availability
+from genlab.data.corpora import corpus_availability
 from genlab.data.text_batches import pad
 from genlab.data.vocab import BOS, EOS, PAD, UNK, build_vocab
 from genlab.models.latent.sentence_vae import SentenceVAE, SentenceVAEConfig
@@ -68,7 +70,7 @@ def test_the_iwae_bound_is_tighter_than_the_elbo():
     model.eval()
     x, lengths = pad([info.encode(s) for s in ("the cat sat on the mat", "a cat ran", "the dog sat")])
     torch.manual_seed(1)
-    nelbo = torch.stack([model.eval_terms(x, lengths, iwae_k=0)["nelbo"] for _ in range(50)]).mean(0)
+    nelbo = torch.stack([model.eval_terms(x, iwae_k=0)["nelbo"] for _ in range(50)]).mean(0)
     iwae = model.iwae_nll(x, lengths, k=50)
     assert bool((iwae < nelbo).all())
     one = model.iwae_nll(x.repeat(50, 1), lengths.repeat(50), k=1).view(50, -1).mean(0)
@@ -98,7 +100,7 @@ def test_a_collapsed_code_is_warned_of(mean, warned):
         model.to_code.bias[:4] = mean
     model.train()
     x, lengths = pad([info.encode("the cat sat"), info.encode("a cat")])
-    model.train_step((x, lengths), {"model": torch.optim.SGD(model.parameters(), lr=0.0)})
+    model.train_step(Batch(x, lengths=lengths), {"model": torch.optim.SGD(model.parameters(), lr=0.0)})
     report = model.epoch_report(None)
     assert report["kl"] == pytest.approx(2 * mean ** 2, abs=1e-6)
     assert ("posterior collapse" in report.get("warning", "")) == warned
@@ -108,9 +110,9 @@ def test_an_lstm_cell_trains_and_writes():
     model, info = tiny_model(cell="lstm")
     x, lengths = pad([info.encode("the cat sat on the mat"), info.encode("a cat ran")])
     opt = model.configure_optimizers(1e-2)
-    first = model.train_step((x, lengths), opt)["loss"]
+    first = model.train_step(Batch(x, lengths=lengths), opt)["loss"]
     for _ in range(20):
-        last = model.train_step((x, lengths), opt)["loss"]
+        last = model.train_step(Batch(x, lengths=lengths), opt)["loss"]
     assert last < first
     model.eval()
     assert all(isinstance(s, str) for s in model.sample_text(3, greedy=True))

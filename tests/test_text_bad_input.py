@@ -7,7 +7,7 @@ import torch
 
 from conftest import genlab as run_cli
 from genlab.data import fortunes
-from genlab.data.text import corpus_availability
+from genlab.data.corpora import corpus_availability
 from test_bad_input import refused, snapshot
 
 ok, why = corpus_availability()["tang300"]
@@ -43,16 +43,16 @@ def text_file(tmp_path, content: bytes):
 # ---- train: refused before anything is written ----------------------------------------------------------
 
 TRAIN_CASES = [
-    (["sentence-vae"], ["sentence-vae reads text", "'digits'", "tang300", "text:PATH"]),
-    (["sentence-vae", "--data", "mnist"], ["reads text", "'mnist'"]),
+    (["sentence-vae"], ["sentence-vae models text", "'digits' is images", "tang300", "text:PATH"]),
+    (["sentence-vae", "--data", "mnist"], ["models text", "'mnist'"]),
     (["vae", "--data", "tang300"], ["'tang300' is text", "vae models images", "sentence-vae"]),
     (["sentence-vae", "--data", "text:nosuch.txt"], ["text file nosuch.txt does not exist"]),
     (["sentence-vae", "--data", "tang300", "--word-keep", "1.5"], ["word_keep", "between 0 and 1", "1.5"]),
     (["sentence-vae", "--data", "tang300", "--tokens", "syllable"], ["tokens must be one of", "'syllable'"]),
     (["sentence-vae", "--data", "tang300", "--cell", "rnn"], ["cell must be one of", "gru, lstm"]),
     (["sentence-vae", "--data", "tang300", "--max-len", "3"], ["longer than max_len=3", "--max-len"]),
-    (["sentence-vae", "--data", "tang300", "--binarize", "dynamic"], ["--binarize is for images"]),
-    (["sentence-vae", "--data", "tang300", "--size", "8"], ["--size is for images"]),
+    (["sentence-vae", "--data", "tang300", "--binarize", "dynamic"], ["--binarize is for image models"]),
+    (["sentence-vae", "--data", "tang300", "--size", "8"], ["--size is for image models"]),
 ]
 
 
@@ -96,10 +96,10 @@ RUN_CASES = [
     ("text", ["explore", "{}", "reconstruct", "春风", "-n", "-2"], ["-n must be 0 or more"]),
     ("text", ["eval", "{}", "--metrics", "fid"], ["--metrics fid", "likelihood figures only"]),
     ("text", ["data", "tang300", "-o", "x.png"], ["-o writes a grid of images"]),
-    ("text", ["complete", "{}", "--image", "x.png"], ["complete draws the covered part of an image", "a text run"]),
-    ("vae", ["sample", "{}", "--greedy"], ["--temperature and --greedy are for text models", "vae draws images"]),
-    ("vae", ["sample", "{}", "--temperature", "2"], ["are for text models"]),
-    ("vae", ["explore", "{}", "reconstruct", "a line"], ["reconstruct is for text models", "vae models images"]),
+    ("text", ["complete", "{}", "--image", "x.png"], ["sentence-vae cannot complete images"]),
+    ("vae", ["sample", "{}", "--greedy"], ["--greedy is for text models", "vae, which draws images"]),
+    ("vae", ["sample", "{}", "--temperature", "2"], ["--temperature is for text models"]),
+    ("vae", ["explore", "{}", "reconstruct", "a line"], ["reconstruct is for text models", "vae draws images"]),
 ]
 
 
@@ -114,12 +114,13 @@ def test_bad_options_for_a_run(capsys, tmp_path, runs, poems, kind, argv, names)
 
 def test_eval_refuses_text_and_image_runs_together(capsys, tmp_path, runs, poems):
     before = snapshot(poems)
-    refused(capsys, ["eval", poems, runs["vae"]], "evaluate text runs and image runs separately")
+    refused(capsys, ["eval", poems, runs["vae"]], "evaluate image runs and text runs separately")
     assert snapshot(poems) == before
 
 
 def test_resume_of_a_text_run_refuses_image_options(capsys, tmp_path, poems):
     run = shutil.copytree(poems, tmp_path / "run")
     before = snapshot(run)
-    refused(capsys, ["train", "--resume", run, "--binarize", "none", "--epochs", "2"], "--binarize is for images")
+    refused(capsys, ["train", "--resume", run, "--binarize", "none", "--epochs", "2"],
+            "--binarize cannot change when a run resumes")
     assert snapshot(run) == before

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from genlab.data import fortunes
-from genlab.data.text import corpus_availability, load_corpus, read_text_file, split_lines
+from genlab.data.corpora import corpus_availability, load_corpus
+from genlab.data.text import read_text_file, split_lines
 from genlab.data.text_batches import TextBatches, encode_lines
 from genlab.data.vocab import BOS, EOS, PAD, SPECIALS, UNK, TextInfo, build_vocab, detokenize, guess_unit, tokenize
 from genlab.errors import UserError
@@ -161,11 +162,11 @@ def test_text_batches_pad_shuffle_and_replay():
     b = TextBatches(seqs, batch_size=8, shuffle=True, seed=1)
     epoch = list(b.epoch(0))
     assert len(epoch) == len(b) == 6
-    for x, lengths in epoch:
+    for x, _, lengths in epoch:
         assert x.dtype == torch.long and x.shape[1] == int(lengths.max())
         assert torch.equal((x != PAD).sum(1), lengths)
         assert bool((x[torch.arange(len(x)), lengths - 1] == EOS).all())
-    seen = sorted(tuple(r[r != PAD].tolist()) for x, _ in epoch for r in x)
+    seen = sorted(tuple(r[r != PAD].tolist()) for x, *_ in epoch for r in x)
     assert seen == sorted(tuple(s) for s in seqs)              # every line once
     again = list(b.epoch(0))
     assert all(torch.equal(a[0], c[0]) for a, c in zip(epoch, again))          # replayed exactly

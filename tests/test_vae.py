@@ -3,6 +3,8 @@ import math
 
 import torch
 
+from genlab.data.batch import Batch
+
 from genlab.data.base import DataInfo
 from genlab.models.latent.vae import VAE, VAEConfig
 
@@ -66,6 +68,6 @@ def test_kl_warmup_and_beta_weigh_the_kl_term():
     model = small_vae(kl_warmup=10, beta=2.0).train()
     opt = model.configure_optimizers(1e-3)
     x = (torch.rand(8, 1, 8, 8) < 0.5).float()
-    logs = model.train_step((x, None), opt)
+    logs = model.train_step(Batch(x, None), opt)
     # After one step the weight is 2.0 · 1/10: loss = recon + 0.2 · kl.
     assert math.isclose(logs["loss"], logs["recon"] + 0.2 * logs["kl"], rel_tol=1e-5)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 
 from .errors import UserError
+from .training.options import add_trainer_options
 
 
 class Parser(argparse.ArgumentParser):
@@ -19,15 +21,52 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _positive(kind, name):
+def _positive(kind, name, high=None):
     def parse(text):
         try:
             v = kind(text)
         except ValueError:
             what = "a whole number" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{name} must be {what}, not {text!r}") from None
-        if not v > 0:
+        if not v > 0 or (kind is float and not math.isfinite(v)):
             raise argparse.ArgumentTypeError(f"{name} must be positive, not {text!r}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {high:,}, not {text!r}")
+        return v
+    return parse
+
+
+# Sizes past these would ask for tens of GB or days: refused with one line, not tried.
+MAX_SAMPLES, MAX_STEPS, MAX_IWAE_K = 100_000, 200, 10_000
+
+
+def _temperature(text):
+    v = _positive(float, "--temperature")(text)
+    if not 1e-3 <= v <= 1e3:
+        raise argparse.ArgumentTypeError(f"--temperature must be from 0.001 to 1000, not {text!r}")
+    return v
+
+
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be a whole number, not {text!r}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"--seed must be from 0 to 2**63 - 1, not {text!r}")
+    return v
+
+
+def _at_least_zero(name, high=None):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, not {text!r}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {high:,}, not {text!r}")
         return v
     return parse
 
@@ -48,6 +87,8 @@ def _add_train(sub, model_cls) -> None:
                        description="genlab train MODEL --data NAME --out DIR   |   genlab train --resume DIR")
     p.add_argument("model", nargs="?", help="model name (see `genlab train --list`)")
     p.add_argument("--resume", metavar="RUN", help="continue a run directory where it stopped")
+    p.add_argument("--config", metavar="FILE", help="start a new run with the settings of a run's config.json "
+                                                    "(options given beside it change them)")
     p.add_argument("--list", action="store_true", help="list the models and exit")
     p.add_argument("--data", default="digits", help="digits, mnist, fashion-mnist or folder:PATH (default digits); "
                                                     "text: tang300, song100, fortunes, songs-poems or text:PATH")
@@ -61,10 +102,11 @@ def _add_train(sub, model_cls) -> None:
     p.add_argument("--batch-size", type=_positive(int, "--batch-size"), help="default 128 (sentence-vae: 32)")
     p.add_argument("--lr", type=_positive(float, "--lr"),
                    help="learning rate (default: the model's own; 1e-3 for most, the paper's for GANs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, default=64, help="images in each epoch's sample grid (text: lines in a .txt; 0: none)")
+    p.add_argument("--seed", type=_seed, default=None if model_cls is None else 0)
+    p.add_argument("--samples", type=_at_least_zero("--samples"), default=64, help="images in each epoch's sample grid (text: lines in a .txt; 0: none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any model setting")
     _common_run_options(p)
+    add_trainer_options(p)
     if model_cls is not None:
         g = p.add_argument_group(f"{model_cls.name} settings (also as --set KEY=VALUE)")
         for f in dataclasses.fields(model_cls.Config):
@@ -73,7 +115,7 @@ def _add_train(sub, model_cls) -> None:
 
 
 def build_parser(model_cls=None) -> Parser:
-    from . import __version__
+    from .version import __version__
 
     parser = Parser(prog="genlab", description="Deep generative models of every family: one workflow.")
     parser.add_argument("--version", action="version", version=f"genlab {__version__}")
@@ -82,13 +124,13 @@ def build_parser(model_cls=None) -> Parser:
 
     p = sub.add_parser("sample", help="draw samples from a trained run as one grid")
     p.add_argument("run")
-    p.add_argument("-n", type=_positive(int, "-n"), default=64)
+    p.add_argument("-n", type=_positive(int, "-n", MAX_SAMPLES), default=64)
     p.add_argument("-o", "--output", help="image grid to write (default samples.png); text runs print their "
                                           "lines and also write them to a .txt file named here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
-    p.add_argument("--nrow", type=_positive(int, "--nrow"))
-    p.add_argument("--temperature", type=_positive(float, "--temperature"),
+    p.add_argument("--nrow", type=_positive(int, "--nrow", MAX_SAMPLES))
+    p.add_argument("--temperature", type=_temperature,
                    help="text runs: sample each token from the softmax at this temperature (default 1)")
     p.add_argument("--greedy", action="store_true", help="text runs: take the most likely token at each step")
     _common_run_options(p)
@@ -96,11 +138,12 @@ def build_parser(model_cls=None) -> Parser:
     p = sub.add_parser("eval", help="test-set figures of one or more runs")
     p.add_argument("runs", nargs="+")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--iwae-k", type=int, default=100, help="importance samples for the IWAE bound (0: skip)")
+    p.add_argument("--iwae-k", type=_at_least_zero("--iwae-k", MAX_IWAE_K), default=100,
+                   help="importance samples for the IWAE bound (0: skip)")
     p.add_argument("--metrics", default="likelihood",
                    help="comma-separated: likelihood, fid, kid, prdc (precision, recall, density, coverage), "
                         "modes, is, memorisation; or all (default likelihood)")
-    p.add_argument("--samples", type=_positive(int, "--samples"),
+    p.add_argument("--samples", type=_positive(int, "--samples", MAX_SAMPLES),
                    help="samples drawn per run for sample metrics, and real images they are compared with "
                         "(default: the test split's size, at most 10,000)")
     p.add_argument("--features", metavar="PATH",
@@ -114,22 +157,22 @@ def build_parser(model_cls=None) -> Parser:
     views = p.add_subparsers(dest="view", required=True, parser_class=Parser)
     v = views.add_parser("grid", help="sweep two code dimensions, the others fixed")
     v.add_argument("--dims", type=int, nargs=2, default=[0, 1])
-    v.add_argument("--steps", type=int, default=15)
+    v.add_argument("--steps", type=_positive(int, "--steps", MAX_STEPS), default=15)
     v.add_argument("--span", type=_positive(float, "--span"), default=3.0, help="sweep from -SPAN to SPAN")
     v.add_argument("--class", dest="label", type=int)
     v.add_argument("-o", "--output", default="grid.png")
     v = views.add_parser("interpolate", help="walk in code space from one image (or line of text) to another")
     v.add_argument("a")
     v.add_argument("b")
-    v.add_argument("--steps", type=int, default=10)
+    v.add_argument("--steps", type=_positive(int, "--steps", MAX_STEPS), default=10)
     v.add_argument("--method", choices=("linear", "slerp"), default="linear")
     v.add_argument("--class", dest="label", type=int)
     v.add_argument("-o", "--output", help="image to write (default interpolation.png); text runs print one line "
                                           "a step and also write them to a .txt file named here")
     v = views.add_parser("reconstruct", help="encode a line of text and decode it back (text models)")
     v.add_argument("line")
-    v.add_argument("-n", type=int, default=0, help="also decode N codes drawn from q(z | line) (default 0)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("-n", type=_at_least_zero("-n", MAX_STEPS), default=0, help="also decode N codes drawn from q(z | line) (default 0)")
+    v.add_argument("--seed", type=_seed, default=0)
     v = views.add_parser("style", help="one example's style drawn as every class (conditional models)")
     v.add_argument("image")
     v.add_argument("--label", type=int, help="the example's class (default: the model's own guess)")
@@ -143,9 +186,9 @@ def build_parser(model_cls=None) -> Parser:
     p.add_argument("--cover", default="bottom-half",
                    help="what the model draws: bottom-half, right-half or a percentage such as 75%% "
                         "(the last pixels in raster order); default bottom-half")
-    p.add_argument("-n", type=_positive(int, "-n"), default=8, help="completions side by side (default 8)")
+    p.add_argument("-n", type=_positive(int, "-n", MAX_STEPS), default=8, help="completions side by side (default 8)")
     p.add_argument("-o", "--output", default="completion.png")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
     _common_run_options(p)
 
@@ -167,7 +210,7 @@ def build_parser(model_cls=None) -> Parser:
 
 def _model_class_from_argv(argv: list[str]):
     if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
-        from .models.base import get_model_class
+        from .models.registry import get_model_class
         return get_model_class(argv[1])
     return None
 

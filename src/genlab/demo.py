@@ -7,64 +7,50 @@ recall, mode coverage, memorisation) in one protocol."""
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from pathlib import Path
 
 import torch
 
+from . import api
 from .data.images import save_grid
+from .errors import UserError
+from .evaluation.sample_quality import METRICS
+from .explore import latent
 
-# (run name, model, options); the epoch counts are what the figures in the README were made with.
+# (run name, model, settings); the epoch counts are what the figures in the README were made with.
 RUNS = [
-    ("ae", "ae", ["--epochs", "60", "--batch-size", "64", "--latent-dim", "8"]),
-    ("vae", "vae", ["--epochs", "60", "--batch-size", "64", "--latent-dim", "8"]),
-    ("vae-2d", "vae", ["--epochs", "60", "--batch-size", "64", "--latent-dim", "2"]),
-    ("cvae", "cvae", ["--epochs", "60", "--batch-size", "64", "--latent-dim", "8"]),
-    ("gmm", "gmm", ["--epochs", "30", "--components", "10"]),
+    ("ae", "ae", dict(epochs=60, batch_size=64, latent_dim=8)),
+    ("vae", "vae", dict(epochs=60, batch_size=64, latent_dim=8)),
+    ("vae-2d", "vae", dict(epochs=60, batch_size=64, latent_dim=2)),
+    ("cvae", "cvae", dict(epochs=60, batch_size=64, latent_dim=8)),
+    ("gmm", "gmm", dict(epochs=30, components=10)),
 ]
 
 
-def _genlab(*argv: str) -> None:
-    from .cli import main
-    code = main(list(argv))
-    if code:
-        sys.exit(code)
-
-
 def run_demo(out: Path, device: torch.device, epochs: int | None = None) -> None:
-    from .commands import SampleQuality, evaluate_run, load_model
-    from .evaluation.sample_quality import METRICS
-    from .evaluation.table import format_table
-
-    if out.exists():
-        shutil.rmtree(out / "runs", ignore_errors=True)
+    # Nothing the user had is touched: an output folder that already holds files is refused, not emptied.
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} already exists and is not empty: give the demo a new --out folder")
     out.mkdir(parents=True, exist_ok=True)
-    dev = ["--device", str(device)]
-    for name, model, options in RUNS:
-        if epochs:
-            options = [*options[:options.index("--epochs")], "--epochs", str(epochs),
-                       *options[options.index("--epochs") + 2:]]
-        _genlab("train", model, "--data", "digits", "--out", str(out / "runs" / name), *options, *dev)
+    for name, model, settings in RUNS:
+        settings = {**settings, **({"epochs": epochs} if epochs else {})}
+        api.train(model, "digits", out / "runs" / name, device=device, **settings)
 
     # Pictures: samples of each, AE beside VAE, the latent grids, the CVAE class by class.
     g = lambda: torch.Generator(device=device).manual_seed(0)  # noqa: E731
-    models = {name: load_model(str(out / "runs" / name), device) for name, _, _ in RUNS}
+    models = {name: api.load(out / "runs" / name, device) for name, _, _ in RUNS}
     for name, m in models.items():
         save_grid(m.sample(64, generator=g()), out / f"samples-{name}.png", nrow=8)
     save_grid(torch.cat([models["ae"].sample(16, generator=g()), models["vae"].sample(16, generator=g())]),
               out / "ae-vs-vae.png", nrow=16)
-    _genlab("explore", str(out / "runs" / "vae-2d"), "grid", "--dims", "0", "1", "--steps", "15",
-            "-o", str(out / "latent-grid-vae-2d.png"), *dev)
-    _genlab("explore", str(out / "runs" / "vae"), "grid", "--dims", "0", "1", "--steps", "11",
-            "-o", str(out / "latent-grid-vae.png"), *dev)
+    save_grid(latent.grid(models["vae-2d"], (0, 1), 15, 3.0), out / "latent-grid-vae-2d.png", nrow=15)
+    save_grid(latent.grid(models["vae"], (0, 1), 11, 3.0), out / "latent-grid-vae.png", nrow=11)
     labels = torch.arange(10, device=device).repeat_interleave(10)
     save_grid(models["cvae"].sample(100, condition=labels, generator=g()), out / "cvae-by-class.png", nrow=10)
 
-    quality = SampleQuality(METRICS, None, None, device)      # every metric: likelihood and samples alike
-    results = [evaluate_run(str(out / "runs" / name), device, iwae_k=100, metrics=METRICS, quality=quality)
-               for name, _, _ in RUNS]
-    table = format_table(results)
+    # Every metric, likelihood and samples alike, in one protocol.
+    results = api.evaluate([out / "runs" / name for name, _, _ in RUNS], METRICS, iwae_k=100, device=device)
+    table = api.format_results(results)
     (out / "comparison.txt").write_text(table + "\n")
     (out / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n" + table)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -17,6 +18,7 @@ class DataInfo:
                                          # or "palette" (each pixel one of `palette`'s colours, k/255)
     class_names: tuple[str, ...] = ()
     palette: tuple[tuple[int, ...], ...] = ()   # K colours of C 8-bit values (pixels="palette" only)
+    kind: ClassVar[str] = "image"
 
     @property
     def dims(self) -> int:
@@ -30,13 +32,18 @@ class DataInfo:
         return self.dims // self.shape[0] if self.pixels == "palette" else self.dims
 
     def to_json(self) -> dict:
-        return {"shape": list(self.shape), "num_classes": self.num_classes,
+        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes,
                 "pixels": self.pixels, "class_names": list(self.class_names),
                 **({"palette": [list(c) for c in self.palette]} if self.palette else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "DataInfo":
-        return cls(shape=tuple(d["shape"]), num_classes=d["num_classes"], pixels=d["pixels"],
+        shape = tuple(d["shape"])
+        if len(shape) != 3 or not all(isinstance(v, int) and 1 <= v <= 4096 for v in shape):
+            raise ValueError(f"shape must be three sizes from 1 to 4096, not {d['shape']!r}")
+        if d["pixels"] not in ("binary", "continuous", "palette") or not isinstance(d["num_classes"], int):
+            raise ValueError(f"pixels {d['pixels']!r} / num_classes {d['num_classes']!r}")
+        return cls(shape=shape, num_classes=d["num_classes"], pixels=d["pixels"],
                    class_names=tuple(d.get("class_names", ())),
                    palette=tuple(tuple(c) for c in d.get("palette", ())))
 

@@ -1,29 +1,97 @@
 """The few image helpers genlab needs, on Pillow: read a file, write a grid of images."""
 from __future__ import annotations
 
+import contextlib
 import math
-import os
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..atomic import write_atomic, write_error
 from ..errors import UserError
+from ..printable import printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+MAX_PIXELS = 4096 * 4096        # 2^24: a larger image is refused from its header, before it is decoded
+
+# What Pillow (or a file it cannot parse) raises; each becomes one line naming the file.
+_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError,
+                TypeError, struct.error, MemoryError, Image.DecompressionBombError)
+
+
+def _cannot_read(path, e: BaseException) -> UserError:
+    detail = str(e).splitlines()[0][:200] if str(e).strip() else ""
+    return UserError(f"cannot read image {printable(path)}: {e.__class__.__name__}"
+                     + (f": {printable(detail)}" if detail else ""))
+
+
+@contextlib.contextmanager
+def open_image(path: str | Path):
+    """Pillow's image of `path`, its header read and its size checked (nothing decoded yet).
+
+    Every failure, in opening or in what the `with` body does with the image, is one UserError naming
+    the file; an image of more than MAX_PIXELS pixels is refused before a byte of it is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w < 1 or h < 1 or w * h > MAX_PIXELS:
+                    raise UserError(f"cannot read image {printable(path)}: it is {w}×{h} pixels, more than "
+                                    f"genlab reads ({MAX_PIXELS:,} pixels at most, e.g. 4096×4096)")
+                yield im
+    except UserError:
+        raise
+    except Image.DecompressionBombError:           # a header claiming ~10^8 pixels or more: Pillow's own check
+        raise UserError(f"cannot read image {printable(path)}: its header claims a size far beyond what genlab "
+                        f"reads ({MAX_PIXELS:,} pixels at most, e.g. 4096×4096)") from None
+    except _READ_ERRORS as e:
+        raise _cannot_read(path, e) from None
+
+
+def _grey16_to_8(im: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) grey image as 8-bit grey, 0..65535 scaled to 0..255."""
+    a = np.asarray(im).astype(np.int64)
+    a = np.clip(a, 0, 65535)
+    return Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8), "L")
+
+
+def to_8bit(im: Image.Image, channels: int) -> Image.Image:
+    """Any image Pillow opens as 8-bit "L" (channels 1) or "RGB" (channels 3): 16-bit grey scaled down,
+    a palette looked up, transparency composited on white, CMYK and the rest converted by Pillow."""
+    mode = im.mode
+    if mode == "I" or mode.startswith("I;16"):
+        im = _grey16_to_8(im)
+    elif mode == "F":
+        im = Image.fromarray(np.clip(np.nan_to_num(np.asarray(im, dtype=np.float64)), 0, 255)
+                             .round().astype(np.uint8), "L")
+    elif mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    elif mode == "P":
+        im = im.convert("RGB")
+    return im.convert("L" if channels == 1 else "RGB")
 
 
 def read_image(path: str | Path, channels: int, size: tuple[int, int]) -> torch.Tensor:
-    """One image file as uint8 C×H×W, converted to `channels` and resized to `size` (H, W)."""
+    """One image file as uint8 C×H×W, converted to `channels` and resized to `size` (H, W).
+
+    Every mode Pillow opens reads with the right scale (16-bit grey, palette, alpha on white, CMYK, 1-bit);
+    a file that is not an image, is damaged, or is larger than MAX_PIXELS is one UserError naming it."""
     try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
+        with open_image(path) as im:
+            im = to_8bit(im, channels)
             if im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.BILINEAR)
             a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"cannot read image {path}: {e.__class__.__name__}: {e}") from None
+    except UserError:
+        raise
+    except _READ_ERRORS as e:
+        raise _cannot_read(path, e) from None
     if a.ndim == 2:
         a = a[None]
     else:
@@ -63,10 +131,11 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, s
     path = Path(path)
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(path.suffix.lower())
     if fmt is None:
-        raise UserError(f"cannot write {path}: the output must end in .png, .jpg or .gif")
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    im.save(tmp, format=fmt)
-    os.replace(tmp, path)
+        raise UserError(f"cannot write {printable(path)}: the output must end in .png, .jpg or .gif")
+    if path.parent and not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(path.parent, e, "make the folder") from None
+    write_atomic(path, lambda tmp: im.save(tmp, format=fmt))
     return path

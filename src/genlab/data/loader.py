@@ -7,6 +7,7 @@ import torch
 
 from ..errors import UserError
 from .base import DataInfo, ImageDataset
+from .batch import Batch
 
 BINARIZE = ("dynamic", "threshold", "none")     # and "palette:N": N colours fitted to the training split
 
@@ -57,7 +58,7 @@ def transform(x_u8: torch.Tensor, binarize: str, generator: torch.Generator | No
 
 
 class Batches:
-    """(x, y) batches of one split; y is None for unlabelled data. A new shuffle and binarisation per epoch."""
+    """Batches of one split (condition: the class labels, None for unlabelled data). A new shuffle and binarisation per epoch."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, *, binarize: str, batch_size: int,
                  shuffle: bool, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
@@ -94,7 +95,7 @@ class Batches:
             self._fixed_x = transform(self.images, self.binarize, g)
         return self._fixed_x
 
-    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""
         idx = self._indices(epoch).to(self.device)
         stop = len(idx) - (len(idx) % self.batch_size if self.drop_last else 0)
@@ -104,12 +105,12 @@ class Batches:
         for start in range(0, stop, self.batch_size):
             b = idx[start:start + self.batch_size]
             x = transform(self.images[b], self.binarize, g) if self.shuffle else self._fixed()[b]
-            yield x, (self.labels[b] if self.labels is not None else None)
+            yield Batch(x, self.labels[b] if self.labels is not None else None)
 
     def __iter__(self):
         return self.epoch(0)
 
     def all(self, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The whole split as one batch (for small data, baselines and EM)."""
-        xs, ys = zip(*self.epoch(epoch))
+        xs, ys, _ = zip(*self.epoch(epoch))
         return torch.cat(xs), (torch.cat(ys) if ys[0] is not None else None)

@@ -106,26 +106,3 @@ def read_text_file(path: str) -> TextDataset:
 
 
 # ---- the corpora by name ----------------------------------------------------------------------------
-
-def corpus_names() -> list[str]:
-    from .fortunes import CORPORA
-    return list(CORPORA)
-
-
-def is_text_spec(spec: str) -> bool:
-    return spec.startswith(PREFIX) or spec in corpus_names()
-
-
-def corpus_availability() -> dict[str, tuple[bool, str]]:
-    from .fortunes import CORPORA, available
-    return {name: available(name) for name in CORPORA}
-
-
-def load_corpus(spec: str) -> TextDataset:
-    """A text corpus from its spec: a built-in name or text:PATH."""
-    if spec.startswith(PREFIX):
-        return read_text_file(spec[len(PREFIX):])
-    from .fortunes import CORPORA, load
-    if spec not in CORPORA:
-        raise UserError(f"unknown text corpus {spec!r}; known: {', '.join(CORPORA)}, text:PATH")
-    return load(spec)

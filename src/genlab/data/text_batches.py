@@ -1,4 +1,4 @@
-"""Batches of token ids, the text counterpart of loader.Batches: `.epoch(i)` yields (x, lengths).
+"""Batches of token ids, the text counterpart of loader.Batches: `.epoch(i)` yields Batch(x, lengths=...).
 
 x is N×T int64, each row a line's token ids and its end token, padded with <pad> (id 0) to the longest
 row of the batch; lengths (N) counts each row's tokens, the end token included. Lines of like length
@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 
 from ..errors import UserError
+from .batch import Batch
 from .loader import epoch_seed
 from .vocab import PAD, TextInfo
 
@@ -33,7 +34,7 @@ def pad(seqs: list[list[int]], device: str | torch.device = "cpu") -> tuple[torc
 
 
 class TextBatches:
-    """(x, lengths) batches of one split; a new order every epoch when shuffled, reproducible from the seed."""
+    """Batch(x, lengths=...) batches of one split; a new order every epoch when shuffled, reproducible from the seed."""
 
     def __init__(self, seqs: list[list[int]], *, batch_size: int, shuffle: bool, seed: int = 0,
                  device: str | torch.device = "cpu"):
@@ -57,7 +58,7 @@ class TextBatches:
     def _by_length(self, idx: torch.Tensor) -> torch.Tensor:
         return idx[torch.argsort(self._lengths[idx], stable=True)]
 
-    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""
         n = len(self.x)
         if self.shuffle:
@@ -70,7 +71,7 @@ class TextBatches:
         for b in batches:
             b = b.to(self.device)
             lengths = self.lengths[b]
-            yield self.x[b, :int(lengths.max())], lengths      # trimmed to this batch's longest line
+            yield Batch(self.x[b, :int(lengths.max())], lengths=lengths)      # trimmed to this batch's longest line
 
     def __iter__(self):
         return self.epoch(0)

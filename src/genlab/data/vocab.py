@@ -62,7 +62,7 @@ class TextInfo:
     lowercase: bool = True               # words only; characters keep their case
     max_len: int = 40                    # tokens in the longest training line (the end token aside)
     num_classes: ClassVar[int] = 0       # unlabelled: lines have no class
-    pixels: ClassVar[str] = "text"       # no pixels: checks made for image data see text for what it is
+    kind: ClassVar[str] = "text"
 
     def __post_init__(self):
         object.__setattr__(self, "_ids", {t: i for i, t in enumerate(self.vocab)})

@@ -28,7 +28,7 @@ def independent_pixel_nll(train_u8: torch.Tensor, test: Batches) -> float:
     x = train_u8.double() / 255 if test.binarize == "dynamic" else (train_u8 >= 128).double()
     p = ((x.sum(0) + 1) / (n + 2)).flatten()
     total, count = 0.0, 0
-    for xb, _ in test.epoch(0):
+    for xb, *_ in test.epoch(0):
         xb = xb.flatten(1).double()
         total += float(-(xb * p.log() + (1 - xb) * (1 - p).log()).sum())
         count += len(xb)
@@ -52,7 +52,7 @@ def independent_gaussian_nll(train_u8: torch.Tensor, test: Batches) -> float:
     # Dequantisation adds variance 1/(12·256²) to every pixel, constant ones included.
     var = x.var(0, unbiased=False) + 1 / (12 * 256 ** 2)
     total, count = 0.0, 0
-    for xb, _ in test.epoch(0):
+    for xb, *_ in test.epoch(0):
         xb = xb.flatten(1).double()
         total += float((0.5 * ((xb - mean) ** 2 / var + var.log() + math.log(2 * math.pi))).sum())
         count += len(xb)

@@ -1,5 +1,6 @@
 """Feature networks for sample-quality metrics: genlab's own classifier of a labelled data set, or the
-user's network saved as TorchScript (`--features PATH`, Inception-v3 among them).
+user's network saved as TorchScript (`--features PATH`, Inception-v3 among them; other formats are
+refused, since loading them can run code).
 
 A feature network maps images N×C×H×W in [0, 1] to features N×D and, where it classifies, to class
 probabilities N×K. Figures are comparable only within one network: every table names it."""
@@ -47,22 +48,25 @@ def builtin_network(ds: ImageDataset, device, progress_factory=None) -> FeatureN
 
 
 def _load_module(p: Path, device):
-    """TorchScript (torch.jit.save) or an exported program (torch.export.save, .pt2)."""
+    """TorchScript (torch.jit.save) only. Its loader reads a restricted format that cannot unpickle
+    arbitrary Python objects; an exported program (torch.export, .pt2) or a pickled module can carry a
+    pickle payload that its loader would run, so neither is accepted."""
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK":                       # TorchScript files are zip archives
+        raise UserError(f"--features {p}: not a TorchScript network (save it with torch.jit.save)")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)     # TorchScript still loads; it is the format asked for
+        warnings.simplefilter("ignore")         # TorchScript still loads; it is the format asked for
         try:
             return torch.jit.load(str(p), map_location=device).eval(), "TorchScript"
-        except Exception:
-            pass
-    try:
-        return torch.export.load(str(p)).module().to(device), "exported program"
-    except Exception as e:  # neither format: say so in one line
-        raise UserError(f"--features {p}: not a TorchScript network or exported program "
-                        f"({type(e).__name__})") from None
+        except Exception as e:  # a torch.export archive, a torch.save pickle, a damaged file
+            raise UserError(f"--features {p}: not a TorchScript network ({type(e).__name__}); exported programs "
+                            f"and pickled modules are refused because loading them can run code: save the "
+                            f"network with torch.jit.script or torch.jit.trace, then torch.jit.save") from None
 
 
 def torchscript_network(path: str, shape: tuple[int, int, int], device) -> FeatureNetwork:
-    """A TorchScript module (or torch.export program) taking N×C×H×W in [0, 1] at the data's size (it resizes
+    """A TorchScript module taking N×C×H×W in [0, 1] at the data's size (it resizes
     and normalises itself) and returning features N×D, or a tuple (features N×D, logits N×K)."""
     p = Path(path)
     if not p.is_file():

@@ -1,6 +1,7 @@
 """Fréchet distance between Gaussians fitted to two sets of features (FID, Heusel et al. 2017) and the
 kernel inception distance (KID, Bińkowski et al. 2018): unbiased MMD² with the kernel (x·y/d + 1)³,
-averaged over random subsets, with its standard deviation over them."""
+averaged over random subsets, with its standard deviation over them. `fid_resampled` recomputes FID for
+bootstrap resamples of the samples against one fixed reference (its square root taken once)."""
 from __future__ import annotations
 
 import torch
@@ -30,6 +31,22 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+
+
+def fid_resampled(real: torch.Tensor, fake: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """FID of fake[indices[b]] against all of `real`, for each row b of `indices` (B×n): the reference's
+    mean, covariance and Σ₁^½ are computed once, only the samples' Gaussian is refitted."""
+    mu1, cov1 = gaussian_stats(real)
+    s1 = _sqrt_psd(cov1)
+    f = fake.double()
+    const = float(cov1.trace())
+    out = torch.empty(len(indices), dtype=torch.float64)
+    for b, idx in enumerate(indices):
+        mu2, cov2 = gaussian_stats(f[idx.to(f.device)])
+        middle = s1 @ cov2 @ s1
+        tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+        out[b] = float((mu1 - mu2).pow(2).sum() + const + cov2.trace() - 2 * tr_sqrt)
+    return out
 
 
 def polynomial_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:

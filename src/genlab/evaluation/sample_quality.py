@@ -3,11 +3,21 @@ and N real training images with one feature network, and compare (FID, KID, prec
 density/coverage, mode coverage, Inception Score); compare samples with the whole training set in
 pixel space for memorisation.
 
+Every figure comes with its uncertainty, `<key>_std`: the standard deviation over BOOTSTRAP resamples
+of the samples (drawn with replacement, a fixed seed; the features computed once, only the statistic
+recomputed, the reference held fixed). KID keeps its own: the deviation over its random subsets.
+
+Two rows of real images are judged exactly like samples: the held-out test images (`data_reference`)
+and the real-versus-real floor (`data_floor`): as many training images again, disjoint from the
+reference. A model's figure within the floor's noise (`within_floor`) cannot be told from real data at
+this sample count.
+
 Samples are judged as the data the model learnt: a model of binarised pixels is compared with binarised
 images (one fixed draw), and its samples are binary (a Bernoulli draw of each pixel value where a model
 returns probabilities); a model of 8-bit pixels is compared with the dequantised images."""
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -18,12 +28,20 @@ from . import fid as fidmod
 from .features import FeatureNetwork
 from .memorisation import memorisation
 from .modes import inception_score, mode_coverage
-from .prdc import prdc
+from .prdc import prdc, prdc_resampled
 
 SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation")
 METRICS = ("likelihood",) + SAMPLE_METRICS
 FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is"}
 SAMPLE_BATCH = 250
+BOOTSTRAP = 100          # resamples for every `<key>_std`
+BOOTSTRAP_SEED = 0
+MAX_DEFAULT_SAMPLES = 10_000
+# Figures compared with the floor, and those where lower is better (there, any figure below the floor's
+# counts as within it: nothing is closer to the data than the data).
+FLOOR_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "modes_covered", "modes_kl",
+              "inception_score")
+LOWER_IS_BETTER = {"fid", "kid", "modes_kl"}
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -36,12 +54,57 @@ def parse_metrics(text: str) -> list[str]:
     return names
 
 
-def real_images(images_u8: torch.Tensor, binarize: str, n: int | None, device, seed: int = 0) -> torch.Tensor:
-    """n images of a split (a fixed random subset; all when n is None), transformed once as the model saw them."""
-    if n is not None and n < len(images_u8):
-        images_u8 = images_u8[torch.randperm(len(images_u8), generator=torch.Generator().manual_seed(seed))[:n]]
-    return Batches(images_u8, None, binarize=binarize, batch_size=len(images_u8), shuffle=False, seed=seed,
+def default_samples(ds) -> int:
+    """Samples per run when none are asked for: half the training split (at most MAX_DEFAULT_SAMPLES), so
+    that the reference and the floor are two disjoint sets of that many training images."""
+    return max(1, min(MAX_DEFAULT_SAMPLES, len(ds.train_x) // 2))
+
+
+def _subset(count: int, n: int | None, seed: int, skip: int = 0) -> torch.Tensor | None:
+    """Positions skip..skip+n of a fixed random order of `count` images (None: all, in their own order)."""
+    if n is None or (skip == 0 and n >= count):
+        return None
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed))[skip:skip + n]
+
+
+def real_images(images_u8: torch.Tensor, binarize: str, n: int | None, device, seed: int = 0,
+                skip: int = 0) -> torch.Tensor:
+    """n images of a split (a fixed random subset, after the first `skip` of its order; all when n is None),
+    transformed once as the model saw them."""
+    idx = _subset(len(images_u8), n, seed, skip)
+    if idx is not None:
+        images_u8 = images_u8[idx]
+    # A binarisation draw of its own for each subset (the reference's as before: seed + 0).
+    return Batches(images_u8, None, binarize=binarize, batch_size=len(images_u8), shuffle=False, seed=seed + skip,
                    device=device)._fixed()
+
+
+def bootstrap_indices(n: int, resamples: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> torch.Tensor:
+    """resamples × n positions drawn with replacement (the same for every set of n: a fixed seed)."""
+    return torch.randint(n, (resamples, n), generator=torch.Generator().manual_seed(seed))
+
+
+def _std(values) -> float:
+    v = torch.as_tensor(values, dtype=torch.float64)
+    v = v[torch.isfinite(v)]
+    return float(v.std()) if len(v) > 1 else float("nan")
+
+
+def within_floor(result: dict, floor: dict | None) -> list[str]:
+    """The figures of `result` that the real-versus-real floor's noise covers: those differing from the
+    floor's by less than twice their combined standard deviation (for FID, KID and KL(modes), exceeding
+    it by less). Only at one sample count: a floor of another n says nothing."""
+    if not floor or floor.get("samples") != result.get("samples"):
+        return []
+    out = []
+    for key in FLOOR_KEYS:
+        values = [result.get(key), floor.get(key), result.get(f"{key}_std"), floor.get(f"{key}_std")]
+        if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+            continue
+        diff, noise = values[0] - values[1], 2 * math.hypot(values[2], values[3])
+        if (diff if key in LOWER_IS_BETTER else abs(diff)) <= noise:
+            out.append(key)
+    return out
 
 
 @torch.no_grad()
@@ -68,6 +131,9 @@ class SampleJudge:
         if network is None and FEATURE_METRICS & set(metrics):
             raise UserError("no feature network for this data: pass --features PATH")
         self.reference = real_images(ds.train_x, binarize, n, device)
+        # The floor: the next n training images of the reference's order, where the split holds them.
+        self.floor = (real_images(ds.train_x, binarize, n, device, skip=n) if 2 * n <= len(ds.train_x)
+                      else None)
         self.ref_feats = self.ref_probs = None
         if network is not None and FEATURE_METRICS & set(metrics):
             self.ref_feats, self.ref_probs = network(self.reference)
@@ -85,29 +151,41 @@ class SampleJudge:
         return self._train_all
 
     def judge(self, images: torch.Tensor, *, memorise_picture=None) -> dict:
-        """Figures for a set of images (a model's samples, or the test split itself as the data's own row)."""
-        out, seconds = {"samples": len(images), "references": len(self.reference)}, {}
+        """Figures for a set of images (a model's samples, or real images as the data's own rows), each with
+        its bootstrap standard deviation."""
+        out, seconds = {"samples": len(images), "references": len(self.reference),
+                        "bootstrap_resamples": BOOTSTRAP}, {}
         t = time.perf_counter()
         feats = probs = None
         if FEATURE_METRICS & set(self.metrics):
             feats, probs = self.network(images)
             seconds["features"] = time.perf_counter() - t
         t = time.perf_counter()
+        resamples = bootstrap_indices(len(images))
         if "fid" in self.metrics:
             out["fid"] = fidmod.fid(self.ref_feats, feats)
+            out["fid_std"] = _std(fidmod.fid_resampled(self.ref_feats, feats, resamples))
         if "kid" in self.metrics:
             out["kid"], out["kid_std"] = fidmod.kid(self.ref_feats, feats)
         if "prdc" in self.metrics:
             out.update(prdc(self.ref_feats, feats))
+            out.update({f"{k}_std": _std(v) for k, v in prdc_resampled(self.ref_feats, feats, resamples).items()})
         if probs is not None and "modes" in self.metrics and self.data_freq is not None \
                 and probs.shape[1] == len(self.data_freq):
             out.update(mode_coverage(probs, self.data_freq))
+            again = [mode_coverage(probs[i.to(probs.device)], self.data_freq) for i in resamples]
+            out["modes_covered_std"] = _std([m["modes_covered"] for m in again])
+            out["modes_kl_std"] = _std([m["modes_kl"] for m in again])
         if probs is not None and "is" in self.metrics:
-            out["inception_score"], out["inception_score_std"] = inception_score(probs)
+            # The score is the mean over 10 splits (the usual protocol); its deviation over them is kept as
+            # inception_score_split_std, and its uncertainty is the bootstrap's, like every other figure.
+            out["inception_score"], out["inception_score_split_std"] = inception_score(probs)
+            out["inception_score_std"] = _std([inception_score(probs[i.to(probs.device)])[0] for i in resamples])
         if "memorisation" in self.metrics and memorise_picture is not None:
             m = memorisation(images, self.train_all(), self.test)
             found = m.pop("_nearest")
             out.update(m)
+            out.update(_memorisation_std(m, found[0].double().cpu(), resamples))
             from .memorisation import save_closest_pairs
             out["memorisation_picture"] = str(save_closest_pairs(images, self.train_all(), found, memorise_picture))
         seconds["metrics"] = time.perf_counter() - t
@@ -119,3 +197,22 @@ class SampleJudge:
         if not hasattr(self, "_data_row"):
             self._data_row = self.judge(self.test)
         return self._data_row
+
+    def floor_row(self) -> dict | None:
+        """n training images disjoint from the reference, judged like samples: the real-versus-real floor at
+        this sample count (None where the training split holds fewer than 2n images)."""
+        if not hasattr(self, "_floor_row"):
+            self._floor_row = self.judge(self.floor) if self.floor is not None else None
+        return self._floor_row
+
+
+def _memorisation_std(m: dict, d_sample: torch.Tensor, resamples: torch.Tensor) -> dict:
+    """Bootstrap deviations of the median-distance ratio and the near-copy share; the test images' side
+    stays fixed. A sample is a near copy when it is among the round(share × n) closest ones: the share
+    counts the distances below one threshold, so they are exactly those."""
+    n = len(d_sample)
+    copies = round(m["near_copies"] * n)
+    near = d_sample <= d_sample.sort().values[copies - 1] if copies else torch.zeros(n, dtype=torch.bool)
+    test_median = max(m["nn_distance_test"], 1e-12)
+    return {"memorisation_ratio_std": _std([float(d_sample[i].median()) / test_median for i in resamples]),
+            "near_copies_std": _std([float(near[i].double().mean()) for i in resamples])}

@@ -4,14 +4,18 @@ from __future__ import annotations
 COLUMNS = [("name", "run"), ("model", "model"), ("data", "data"), ("pixels", "pixels"), ("nll_nats", "NLL"),
            ("nelbo_nats", "−ELBO"), ("iwae_nats", "IWAE"), ("recon_nats", "recon"), ("kl_nats", "KL"),
            ("nll_bpd", "NLL b/d"), ("nelbo_bpd", "−ELBO b/d"), ("iwae_bpd", "IWAE b/d"),
+           ("binarisation_sd_nats", "binar. SD"),
            ("baseline_nll_nats", "indep. px"), ("baseline_gaussian_nll_nats", "indep. Gauss")]
 
 
-def _cell(v) -> str:
+def _cell(v, se=None) -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
+        text = f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
+        if isinstance(se, (int, float)) and not isinstance(se, bool):
+            text += f"±{se:.3f}" if abs(v) < 10 else f"±{se:.2f}"
+        return text
     return str(v)
 
 
@@ -28,49 +32,81 @@ def format_table(results: list[dict]) -> str:
     cols = [(k, h) for k, h in COLUMNS if any(k in r for r in results)]
     quality = any("samples" in r for r in results)
     if not quality or any(k.endswith(("_nats", "_bpd")) for r in results for k in r):
-        out += _grid([h for _, h in cols], [[_cell(r.get(k)) for k, _ in cols] for r in results])
-        out.append("nats per image on the test split (b/d: bits per dimension; palette: per pixel); indep. px: "
-                   "each pixel on its own (8-bit: a 256-way histogram; palette: an N-way one; indep. Gauss: a "
-                   "Gaussian per pixel, the baseline within continuous densities). Conditional models score "
-                   "log p(x | label).")
+        out += _grid([h for _, h in cols], [[_cell(r.get(k), r.get(f"{k}_se")) for k, _ in cols] for r in results])
+        out.append("nats per image on the test split (8-bit densities: their NLL + D·log 256, recon likewise, KL "
+                   "unchanged; b/d: bits per dimension; palette: per pixel), ± their standard error over the test "
+                   "images (a bound's Monte Carlo noise included; exact NLL: the test split's sampling noise). "
+                   + _binarisations(results)
+                   + "indep. px: each pixel on its own (8-bit: a 256-way histogram; palette: an N-way one; indep. "
+                   "Gauss: a Gaussian per pixel, the baseline within continuous densities). Conditional models "
+                   "score log p(x | label).")
     if quality:
         out += [""] * bool(out) + format_quality(results)
     return "\n".join(out)
 
 
+def _binarisations(results: list[dict]) -> str:
+    """The footnote's sentence on the binar. SD column, where it is shown."""
+    counts = sorted({r["binarisations"] for r in results if isinstance(r.get("binarisations"), int)})
+    if not counts:
+        return ""
+    return (f"binar. SD: the headline figure's (NLL, else IWAE, else −ELBO) standard deviation over "
+            f"{'/'.join(map(str, counts))} fixed binarisations of the test split (the figures are seed 0's). ")
+
+
 QUALITY = [("fid", "FID", "{:.2f}"), ("kid", "KID×10³", None), ("precision", "prec", "{:.3f}"),
            ("recall", "rec", "{:.3f}"), ("density", "dens", "{:.3f}"), ("coverage", "cov", "{:.3f}"),
-           ("modes_covered", "modes", None), ("modes_kl", "KL(modes)", "{:.3f}"), ("inception_score", "IS", None),
+           ("modes_covered", "modes", None), ("modes_kl", "KL(modes)", "{:.3f}"), ("inception_score", "IS", "{:.2f}"),
            ("memorisation_ratio", "NN ratio", "{:.3f}"), ("near_copies", "near copies", "{:.3f}")]
+WITHIN_FLOOR = "≈"
 
 
-def _quality_cell(r: dict, key: str, fmt) -> str:
+def _quality_cell(r: dict, key: str, fmt, marked=(), compared=()) -> str:
+    """A figure with its ± (bootstrap standard deviation); `compared`: the figures set beside the floor's."""
     v = r.get(key)
     if v is None:
         return "—"
     if key == "kid":
-        return f"{1e3 * v:.2f}±{1e3 * r.get('kid_std', 0):.2f}"
-    if key == "modes_covered":
-        return f"{v}/{r['modes_total']}"
-    if key == "inception_score":
-        return f"{v:.2f}±{r.get('inception_score_std', 0):.2f}"
-    return fmt.format(v)
+        text = f"{1e3 * v:.2f}"
+        std = r.get("kid_std")
+        text += f"±{1e3 * std:.2f}" if std is not None else ""
+    elif key == "modes_covered":
+        text = f"{v}/{r['modes_total']}"
+    else:
+        text = fmt.format(v)
+        std = r.get(f"{key}_std")
+        if std is not None and key != "near_copies":
+            text += "±" + fmt.format(std)
+    if key not in compared:
+        return text
+    # Marked cells end in ≈, the others in a space, so the figures of a column stay aligned.
+    return text + (WITHIN_FLOOR if key in marked else " ")
 
 
 def format_quality(results: list[dict]) -> list[str]:
-    """One row per run and, per data set, the held-out test images judged the same way (the data's own row)."""
-    rows, networks, seen = [], [], set()
+    """One row per run and, per data set, the real images judged the same way: the held-out test images and
+    the real-versus-real floor (as many training images again, disjoint from the reference). A run's
+    figure within the floor's noise is marked ≈."""
+    from .sample_quality import FLOOR_KEYS, within_floor
+    rows, networks, seen, no_floor, resamples = [], [], set(), False, None
     for r in results:
         if "samples" not in r:
             continue
+        floor = r.get("data_floor")
+        marked = set(within_floor(r, floor))
         rows.append([r["name"], r["model"], r["data"], r["pixels"], str(r["samples"])]
-                    + [_quality_cell(r, k, f) for k, _, f in QUALITY])
+                    + [_quality_cell(r, k, f, marked, FLOOR_KEYS) for k, _, f in QUALITY])
+        resamples = resamples or r.get("bootstrap_resamples")
         ref = r.get("data_reference")
-        key = (r["data_hash"], r["pixels"].split()[0])
+        key = (r["data_hash"], r["pixels"].split()[0], r["samples"])
         if ref and key not in seen:
             seen.add(key)
             rows.append(["(test images)", "data", r["data"], r["pixels"].split()[0], str(ref["samples"])]
-                        + [_quality_cell(ref, k, f) for k, _, f in QUALITY])
+                        + [_quality_cell(ref, k, f, (), FLOOR_KEYS) for k, _, f in QUALITY])
+            if floor:
+                rows.append(["(training images)", "data", r["data"], r["pixels"].split()[0], str(floor["samples"])]
+                            + [_quality_cell(floor, k, f, (), FLOOR_KEYS) for k, _, f in QUALITY])
+        no_floor = no_floor or ("data_floor" in r and not floor)
         if r.get("feature_network") and r["feature_network"] not in networks:
             networks.append(r["feature_network"])
     out = _grid(["run", "model", "data", "pixels", "n"] + [h for _, h, _ in QUALITY], rows)
@@ -80,4 +116,12 @@ def format_quality(results: list[dict]) -> list[str]:
                "their data share, KL(sample classes ‖ data classes) in nats; IS: the classifier's Inception Score; "
                "NN ratio: median distance of samples to their nearest training image ÷ the same for test images "
                "(well below 1: copies); near copies: share of samples closer than 99% of test images are.")
+    out.append(f"±: standard deviation over {resamples or 'the'} bootstrap resamples of the samples (KID: over its "
+               "random subsets). (training images): as many training images again, disjoint from the reference, "
+               "judged like samples: the real-versus-real floor at this n. ≈: within the floor's noise, the figure "
+               "differs from the floor's by less than twice their combined ± (FID, KID, KL(modes): exceeds it by "
+               "less): at this n it cannot be told from real data.")
+    if no_floor:
+        out.append("No (training images) row where the training split holds fewer than 2n images: without it, "
+                   "no figure can be told from real data; pass a smaller --samples.")
     return out

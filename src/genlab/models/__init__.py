@@ -1,4 +1,5 @@
-"""Models by name: `get_model_class("vae")`; every model file registers itself on import."""
-from .base import GenerativeModel, get_model_class, model_names, register
+"""The models floor: the contract (base.py), one file per model, and the registry by name (registry.py)."""
+from .base import GenerativeModel
+from .registry import get_model_class, model_names
 
-__all__ = ["GenerativeModel", "get_model_class", "model_names", "register"]
+__all__ = ["GenerativeModel", "get_model_class", "model_names"]

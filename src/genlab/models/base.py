@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from .. import runconfig
+from ..atomic import write_atomic
 from ..data.base import DataInfo
+from ..data.info import info_from_json
 from ..errors import UserError
+from ..printable import printable
+from .weights import read_weights, write_weights
 
-Batch = tuple[torch.Tensor, "torch.Tensor | None"]   # images N×C×H×W as floats, labels N or None
+from ..data.batch import Batch
+
+CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
+LIKELIHOODS = ("exact", "bound", "none")             # what its log_prob is
+ABILITIES = ("encode", "decode", "complete", "style", "translate")
 
 
 def option(default: Any, help: str, choices: tuple | None = None, low: float | None = None):
@@ -20,30 +31,115 @@ def option(default: Any, help: str, choices: tuple | None = None, low: float | N
 
 
 class GenerativeModel(nn.Module):
-    """A generative model: trained by `train_step`, sampled by `sample`, scored by `log_prob` where it can be.
+    """A generative model: trained by `train_step` (or `train_epoch`), sampled by `sample`, scored by
+    `log_prob` where it can be.
 
-    Optional capabilities are plain methods a model has or lacks (`encode`, `decode`, `complete`,
-    `train_epoch`, ...); callers ask with `hasattr`, never by class.
+    What a model is and can do is declared on its class (below), never probed: the command line, the
+    evaluation and the explorer read these declarations.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
     family: ClassVar[str] = ""                 # "latent", "autoregressive", "adversarial"
+    modality: ClassVar[str] = "image"          # the kind of data it models: a module of genlab.modalities
+    conditioning: ClassVar[str] = "none"       # one of CONDITIONS
+    optional_conditioning: ClassVar[bool] = False   # conditioned only when its Config asks (gated-pixelcnn)
+    likelihood_kind: ClassVar[str] = "none"    # one of LIKELIHOODS
+    abilities: ClassVar[tuple[str, ...]] = ()  # among ABILITIES: the methods it has beyond the contract
+    trains_by_epoch: ClassVar[bool] = False    # `train_epoch` over the whole split (EM) instead of `train_step`
+    has_iwae: ClassVar[bool] = False           # `iwae_nll`: a tighter bound than the ELBO
     default_binarize: ClassVar[str] = "dynamic"
     default_lr: ClassVar[float] = 1e-3        # what `genlab train` uses without --lr (GANs: their paper's)
-    needs_labels: ClassVar[bool] = False
+    default_epochs: ClassVar[int] = 10
+    default_batch_size: ClassVar[int] = 128
+    default_train: ClassVar[dict] = {}         # TrainOptions fields it trains with unless told otherwise
     discrete: ClassVar[bool] = False           # log_prob is of the 8-bit values themselves, not a density
     palette_pixels: ClassVar[bool] = False     # models pixels="palette" (an index into the data's colours)
 
     def __init__(self, config, info: DataInfo):
         super().__init__()
         self.config, self.info = config, info
-        if self.needs_labels and info.num_classes < 2:
+        if self.condition_kind == "class" and info.num_classes < 2:
             raise UserError(f"{self.name} needs labelled data (a data set with classes, or a folder with sub-folders)")
-        if info.pixels == "palette" and not self.palette_pixels:
-            raise UserError(f"{self.name} cannot model palette pixels: use --binarize dynamic, threshold or none, "
-                            f"or an autoregressive model (pixelcnn, gated-pixelcnn, pixelrnn-row, pixelrnn-diag, "
-                            f"pixel-lstm)")
+        if info.kind != self.modality:
+            raise UserError(f"{self.name} models {self.modality} data, not {info.kind}")
+
+    @property
+    def condition_kind(self) -> str:
+        """What this model is conditioned on: the class's `conditioning`, unless it is optional and off."""
+        if self.optional_conditioning and not getattr(self.config, "conditional", False):
+            return "none"
+        return self.conditioning
+
+    @property
+    def num_conditions(self) -> int:
+        """Classes a class-conditional model draws (0 for any other)."""
+        return self.info.num_classes if self.condition_kind == "class" else 0
+
+    def check_condition(self, condition: torch.Tensor | None, n: int | None = None) -> None:
+        """One place that refuses a wrong condition with one line: one for a model that takes none, a
+        class out of range, or the wrong count."""
+        kind = self.condition_kind
+        if condition is None:
+            return
+        if kind == "none":
+            raise UserError(f"{self.name} is not conditional: it takes no condition")
+        if kind == "class":
+            if condition.is_floating_point() and condition.dim() == 2:      # one-hot rows pass as they are
+                return
+            k = self.num_conditions
+            if condition.numel() and (int(condition.min()) < 0 or int(condition.max()) >= k):
+                raise UserError(f"class must be between 0 and {k - 1}")
+        if n is not None and condition.dim() > 0 and len(condition) != n:
+            raise UserError(f"{len(condition)} conditions for {n} examples")
+
+    @classmethod
+    def declaration(cls) -> dict:
+        """What `genlab train --list` shows beside the name."""
+        cond = cls.conditioning + (" (optional)" if cls.optional_conditioning else "")
+        return {"family": cls.family, "modality": cls.modality, "likelihood": cls.likelihood_kind,
+                "conditioning": cond, "abilities": list(cls.abilities)}
+
+    # ---- leaving and coming back: a run directory is a pretrained model ----
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """config.json and model.safetensors in `directory`: what `from_pretrained` and `genlab.load` read,
+        and what a model hub carries as it is."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = runconfig.build(type(self), self.config, self.info, {"spec": ""}, 0, {})
+        write_atomic(directory / runconfig.CONFIG,
+                     lambda p: p.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8"))
+        write_weights(self, directory / runconfig.WEIGHTS, {})
+        return directory
+
+    @classmethod
+    def from_config(cls, d: dict, where: str = "config.json") -> "GenerativeModel":
+        """The model a checked config.json describes, with fresh weights."""
+        from .registry import get_model_class
+        model_cls = get_model_class(d["model"])
+        if cls is not GenerativeModel and not issubclass(model_cls, cls):
+            raise UserError(f"{where} describes a {model_cls.name} model, not a {cls.name}")
+        config = config_from_json(model_cls.Config, d["config"], where=where)
+        try:
+            return model_cls(config, info_from_json(d["info"]))
+        except (RuntimeError, MemoryError, OverflowError) as e:   # sizes no machine can hold
+            raise UserError(f"{where}: the model it describes cannot be built "
+                            f"({type(e).__name__}: {str(e).splitlines()[0][:100]})") from None
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "GenerativeModel":
+        """The model saved in `directory` (a run directory, or `save_pretrained`'s), in eval mode. Reading
+        it never runs code: config.json is checked field by field, the weights are safetensors."""
+        directory = Path(directory)
+        f = directory / runconfig.CONFIG
+        if not f.is_file():
+            raise UserError(f"{printable(directory)} is not a run directory (no {runconfig.CONFIG}); make one "
+                            f"with `genlab train`")
+        model = cls.from_config(runconfig.read(f), str(f)).to(device)
+        if not (directory / runconfig.WEIGHTS).is_file():
+            raise UserError(f"{printable(directory)} has no {runconfig.WEIGHTS} yet: it has not finished an epoch")
+        read_weights(model, directory / runconfig.WEIGHTS)
+        return model.eval()
 
     @property
     def device(self) -> torch.device:
@@ -59,6 +155,14 @@ class GenerativeModel(nn.Module):
     def train_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
         raise NotImplementedError
 
+    def train_epoch(self, batches, epoch: int) -> dict[str, float]:
+        """One pass over the whole split, for a model with `trains_by_epoch` (EM)."""
+        raise NotImplementedError
+
+    def epoch_report(self, train) -> dict:
+        """Figures the trainer adds to each epoch's row (a "warning" key is shown to the user)."""
+        return {}
+
     @torch.no_grad()
     def sample(self, n: int, *, condition: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -70,39 +174,23 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def eval_terms(self, x: torch.Tensor, condition: torch.Tensor | None = None, *,
-                   iwae_k: int = 100) -> dict[str, torch.Tensor]:
-        """Per-image figures on a test batch, in nats. Keys: "nll" (exact), "nelbo", "iwae", "recon", "kl"...
+                   iwae_k: int = 100, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-image figures on a test batch, in the model's own nats. Keys: "nll" (exact), "nelbo",
+        "iwae", "recon", "kl"...
 
-        A key whose name is a negative log-likelihood or a bound on one ("nll", "nelbo", "iwae") is
-        converted to bits per dimension for 8-bit data by the evaluator.
+        `generator`, when given, draws the ELBO's code samples ("nelbo", "recon"): a stream of their own,
+        so the ELBO does not move with iwae_k; the IWAE bound draws from the global generator.
+        evaluation/likelihood.py turns these into the reported figures (D·log 256 added for 8-bit
+        densities, bits per dimension, standard errors).
         """
         lp = self.log_prob(x, condition)
         return {} if lp is None else {"nll": -lp}
 
 
-# ---- the registry ---------------------------------------------------------------------------------
-
-_REGISTRY: dict[str, type[GenerativeModel]] = {}
-
-
-def register(cls: type[GenerativeModel]) -> type[GenerativeModel]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def model_names() -> list[str]:
-    from . import _load_all  # noqa: F401  (registers every model)
-    return sorted(_REGISTRY)
-
-
-def get_model_class(name: str) -> type[GenerativeModel]:
-    names = model_names()
-    if name not in _REGISTRY:
-        raise UserError(f"unknown model {name!r}; known: {', '.join(names)}")
-    return _REGISTRY[name]
-
-
 # ---- configs from the command line ----------------------------------------------------------------
+
+MAX_SETTING = 10**8     # no size, step count or weight of any model is near this: a larger one is a damaged file
+
 
 def _field_type(config_cls: type, f: dataclasses.Field):
     hints = typing.get_type_hints(config_cls)
@@ -145,9 +233,24 @@ def make_config(config_cls: type, overrides: dict[str, str] | None = None, base:
     return dataclasses.replace(cfg, **values)
 
 
-def config_from_json(config_cls: type, d: dict):
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+def config_from_json(config_cls: type, d: dict, where: str = "config.json"):
+    """A Config from its saved fields, each checked against its type, choices and bounds: a damaged or
+    hand-edited file is named with the field, never a TypeError later."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    kwargs = {}
+    for k, v in d.items():
+        if k not in fields:
+            continue                              # a setting of an older genlab: ignored
+        t = _field_type(config_cls, fields[k])
+        ok = (isinstance(v, bool) if t is bool else isinstance(v, int) and not isinstance(v, bool) if t is int
+              else isinstance(v, (int, float)) and not isinstance(v, bool) if t is float
+              else isinstance(v, list) if typing.get_origin(t) is tuple else isinstance(v, str))
+        if not ok:
+            raise UserError(f"{where}: the setting {k!r} must be {getattr(t, '__name__', 'a list')}, not {v!r:.40}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_SETTING:
+            raise UserError(f"{where}: the setting {k!r} is absurdly large ({v!r:.40})")
+        kwargs[k] = tuple(v) if isinstance(v, list) else v
+        parse_value(config_cls, k, str(v) if not isinstance(v, list) else " ".join(map(str, v)))  # choices, bounds
     return config_cls(**kwargs)
 
 
@@ -157,12 +260,16 @@ def config_help(config_cls: type) -> list[tuple[str, str, str]]:
 
 
 @torch.no_grad()
-def average_eval_terms(model: GenerativeModel, batches, *, iwae_k: int = 0, progress=None) -> dict[str, float]:
-    """Mean over a whole split of each per-image figure from `eval_terms` (nats per image)."""
+def average_eval_terms(model: GenerativeModel, batches, *, iwae_k: int = 0, progress=None,
+                       generator: torch.Generator | None = None) -> dict[str, float]:
+    """Mean over a whole split of each per-image figure from `eval_terms`, in the model's own nats (no
+    D·log 256, no standard errors): the raw sums. The figures genlab reports, in the trainer and in
+    `genlab eval`, come from evaluation/likelihood.py's `test_figures`."""
     sums: dict[str, float] = {}
     n = 0
-    for x, y in batches.epoch(0):
-        terms = model.eval_terms(x, y, iwae_k=iwae_k)
+    for batch in batches.epoch(0):
+        x = batch.x
+        terms = model.eval_terms(x, batch.condition, iwae_k=iwae_k, generator=generator)
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.double().sum())
         n += len(x)
@@ -173,14 +280,14 @@ def average_eval_terms(model: GenerativeModel, batches, *, iwae_k: int = 0, prog
 
 # ---- class labels, for the conditional models ------------------------------------------------------
 
-def one_hot_labels(y: torch.Tensor | None, num_classes: int, model: str) -> torch.Tensor:
-    """Labels N (class indices) as one-hot N×K floats; a given N×K condition passes through."""
+def one_hot_labels(model: GenerativeModel, y: torch.Tensor | None) -> torch.Tensor:
+    """Labels N (class indices) as one-hot N×K floats for a class-conditional model; a given N×K
+    condition passes through."""
     if y is None:
-        raise UserError(f"{model} needs a class label for every image")
+        raise UserError(f"{model.name} needs a class label for every image")
     if y.dim() == 1:
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-            raise UserError(f"class must be between 0 and {num_classes - 1}")
-        return torch.nn.functional.one_hot(y.long(), num_classes).float()
+        model.check_condition(y)
+        return torch.nn.functional.one_hot(y.long(), model.num_conditions).float()
     return y.float()
 
 

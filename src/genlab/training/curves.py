@@ -2,11 +2,12 @@
 test figures against epochs (from metrics.jsonl), redrawn while a run trains."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ..runs import Run
 
 
 def _smooth(y: np.ndarray, n: int) -> np.ndarray:
@@ -22,12 +23,16 @@ def draw_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps_file, metrics_file = run_dir / "steps.jsonl", run_dir / "metrics.jsonl"
-    steps = [json.loads(l) for l in steps_file.read_text().splitlines()] if steps_file.exists() else []
-    epochs = [json.loads(l) for l in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
+    run = Run(run_dir, {})                       # its readers drop a torn last line (a crash while appending)
+    steps, epochs = run.steps(), run.metrics()
     skip = {"step", "epoch", "seconds"}
     step_keys = [k for k in (steps[0] if steps else {}) if k not in skip and isinstance(steps[0][k], (int, float))]
-    test_keys = [k for k in (epochs[0] if epochs else {}) if k.startswith("test_")]
+    # Every row's test figures, in order of first appearance: a run begun before the figures carried their
+    # unit (test_nelbo) and resumed after (test_nelbo_nats) draws both, each over its own epochs. A
+    # figure's standard error (…_se) is drawn as its error bars, not as a panel of its own.
+    test_keys = list(dict.fromkeys(k for e in epochs for k in e
+                                   if k.startswith("test_") and not k.endswith("_se")
+                                   and isinstance(e[k], (int, float)) and not isinstance(e[k], bool)))
     panels = [("step", k) for k in step_keys] + [("test", k) for k in test_keys]
     if not panels:
         return None
@@ -43,7 +48,10 @@ def draw_curves(run_dir: Path, out: Path | None = None) -> Path | None:
             ax.plot(t[n - 1:] if n > 1 else t, _smooth(y, n), color="C0", lw=1.2)
             ax.set_xlabel("training time (s)")
         else:
-            ax.plot([e["epoch"] for e in epochs], [e[key] for e in epochs], "o-", color="C1", ms=3)
+            have = [e for e in epochs if isinstance(e.get(key), (int, float))]
+            se = [e.get(f"{key}_se") for e in have]
+            ax.errorbar([e["epoch"] for e in have], [e[key] for e in have], fmt="o-", color="C1", ms=3,
+                        yerr=[v if isinstance(v, (int, float)) else 0.0 for v in se] if any(se) else None)
             ax.set_xlabel("epoch")
         ax.set_title(key, fontsize=10)
         ax.grid(alpha=0.3)

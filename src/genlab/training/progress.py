@@ -13,12 +13,13 @@ def fmt_time(s: float) -> str:
 
 class Progress:
     def __init__(self, total: int, label: str = "", unit: str = "img", stream=None, live: bool | None = None,
-                 width: int = 24):
+                 width: int = 24, done: int = 0):
         self.total, self.label, self.unit, self.width = max(total, 1), label, unit, width
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.start = self.last = time.perf_counter()
-        self.done, self.items, self.figures = 0, 0, {}
+        self.first = done              # already done when the bar starts (a resumed epoch): not in the rate
+        self.done, self.items, self.figures = done, 0, {}
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
@@ -26,7 +27,8 @@ class Progress:
         fill = int(frac * self.width)
         bar = "█" * fill + "·" * (self.width - fill)
         rate = self.items / elapsed if elapsed > 0 else 0.0
-        left = elapsed / frac - elapsed if frac > 0 else 0.0
+        share = (self.done - self.first) / max(self.total - self.first, 1)
+        left = elapsed / share - elapsed if share > 0 else 0.0
         figs = " ".join(f"{k}={v:.4g}" for k, v in self.figures.items())
         return (f"{self.label} |{bar}| {self.done}/{self.total} {figs} "
                 f"{rate:,.0f} {self.unit}/s {fmt_time(elapsed)}<{fmt_time(left)}")

@@ -1,43 +1,37 @@
-"""One training loop for every model: epochs of `train_step` (or the model's own `train_epoch`),
-progress, a test figure, a checkpoint, a metrics line and a sample grid after each epoch.
+"""One training loop for every model: epochs of `train_step` (or the model's own `train_epoch`), a test
+figure after each, and callbacks around it (logs, checkpoints, sample files, curves, TensorBoard). Options
+any model can use: gradient clipping, a learning-rate schedule, an average of the weights, checkpoints
+inside an epoch (see options.py).
 
 Reproducible by construction: every epoch reseeds the global RNG and the batch order from (seed, epoch),
-so a run resumed from the checkpoint of epoch k replays epochs k+1… exactly as an uninterrupted run.
+so a run resumed from the checkpoint of epoch k replays epochs k+1… exactly as an uninterrupted run. A
+checkpoint inside an epoch also keeps the RNG state, the position in the epoch and the epoch's running
+sums, so a run resumed from it finishes that epoch as the uninterrupted run did.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
 
 import torch
 
-from ..data.images import save_grid
 from ..data.loader import Batches, epoch_seed
 from ..errors import UserError
-from ..models.base import GenerativeModel, average_eval_terms
-from ..runs import Run, write_atomic
-from .curves import draw_curves
+from ..evaluation.likelihood import test_figures
+from ..models.base import GenerativeModel
+from ..runs import PREVIOUS_TRAINER, Run
+from .callbacks import Callback, Checkpoint, Curves, MetricsLog, SampleFile, TensorBoard, write_grid
+from .ema import EMA
+from .optim import ManagedOptimizer, lr_factor
+from .options import TrainOptions  # noqa: F401  (its home before options.py; callers import it from here)
 from .progress import Progress
-
-CURVES_EVERY = 20.0   # seconds between redraws of curves.png while training
 
 
 class TrainingDiverged(UserError):
     """A loss or weight became non-finite; the last good checkpoint was kept."""
-
-
-@dataclass
-class TrainOptions:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    samples: int = 64          # images in each epoch's sample grid
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,110 +44,219 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """A hash of every tensor of the state dict: ties a trainer state to the weights saved with it."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(f"{k}:{v.dtype}:{tuple(v.shape)}".encode())
+        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 class Trainer:
+    """`write_samples(model, stem, n, generator) -> Path` writes each epoch's samples (default: a PNG grid);
+    `unit` names an example on the progress bar; `callbacks` run after the built-in ones."""
+
     def __init__(self, model: GenerativeModel, run: Run, train: Batches, test: Batches, opts: TrainOptions,
-                 *, live: bool | None = None, quiet: bool = False):
+                 *, write_samples=None, unit: str = "img", live: bool | None = None, quiet: bool = False,
+                 callbacks: list[Callback] | None = None):
         self.model, self.run, self.train, self.test, self.opts = model, run, train, test, opts
-        self.live, self.quiet = live, quiet
-        self.optimizers = model.configure_optimizers(opts.lr)
+        self.unit, self.live, self.quiet = unit, live, quiet
         self.epoch, self.step = 0, 0
         self.elapsed = 0.0             # training seconds over all epochs, resumes included
-        self._steps: list[dict] = []   # this epoch's per-step logs, written with its checkpoint
-        self._last_curves = 0.0
+        self._pos: dict | None = None  # the epoch under way: steps done, examples, running sums, seconds
+        self._saved: tuple[int, int, bool] | None = None    # (epoch, step, inside an epoch) of the last checkpoint
+        scheduled = opts.lr_schedule != "constant" or opts.warmup_steps > 0
+        factor = (lambda: lr_factor(opts.lr_schedule, self.step, self.total_steps(), opts.warmup_steps)) \
+            if scheduled else None
+        self.optimizers = {k: ManagedOptimizer(o, opts.clip_grad, factor)
+                           for k, o in model.configure_optimizers(opts.lr).items()}
+        self.ema = EMA(model, opts.ema) if opts.ema > 0 else None
+        self.callbacks: list[Callback] = [MetricsLog(), *([TensorBoard()] if opts.log == "tensorboard" else []),
+                                          Checkpoint(), SampleFile(write_samples or write_grid), Curves(),
+                                          *(callbacks or [])]
 
-    # ---- resume ----
+    def steps_per_epoch(self) -> int:
+        return 1 if self.model.trains_by_epoch else len(self.train)
+
+    def total_steps(self) -> int:
+        return self.opts.epochs * self.steps_per_epoch()
+
+    def in_epoch(self) -> bool:
+        """Whether an epoch is under way, some of its steps done and some not."""
+        return self._pos is not None and 0 < self._pos["steps"] < self.steps_per_epoch()
+
+    def averaged_weights(self):
+        """A block in which the model holds the averaged weights (when --ema is on)."""
+        return self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext(self.model)
+
+    # ---- checkpoints ----
+    def save_checkpoint(self) -> None:
+        """model.safetensors (the averaged weights with --ema) and trainer.pt (all that an exact resume needs:
+        optimisers, schedule, the raw weights and the average, and inside an epoch the RNG and the sums)."""
+        state = {"epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
+                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                 "schedules": {k: o.schedule_state() for k, o in self.optimizers.items()}}
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+            state["model"] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        if self.in_epoch():
+            state["position"] = {**self._pos, "sums": dict(self._pos["sums"]), "seconds": self._epoch_seconds(),
+                                 "rng": torch.get_rng_state()}
+            if self.model.device.type == "cuda":
+                state["position"]["cuda_rng"] = torch.cuda.get_rng_state(self.model.device)
+        with self.averaged_weights():
+            state["weights_digest"] = weights_digest(self.model)
+            self.run.save_checkpoint(self.model, state)
+        self._saved = (self.epoch, self.step, "position" in state)
+
     def restore(self) -> None:
         """Load weights and trainer state from the run directory."""
         epoch = self.run.load_weights(self.model)
-        state = self.run.load_trainer_state(epoch)
-        for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
+        state = self._state_of_weights(self.run.load_trainer_state(epoch), epoch)
         self.epoch, self.step = epoch, int(state["step"])
         self.elapsed = float(state.get("elapsed", 0.0))
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+            if name in state.get("schedules", {}):
+                opt.load_schedule_state(state["schedules"][name])
+        if "model" in state:                      # the raw weights, saved beside their average
+            self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:                                 # --ema turned on for a run saved without it
+                self.ema = EMA(self.model, self.opts.ema)
+        self._pos = state.get("position")
+        self._saved = (self.epoch, self.step, self._pos is not None)
         self.run.truncate_metrics(epoch, self.step)
 
-    def _checkpoint(self) -> None:
-        state = {"epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
-                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
-        self.run.save_checkpoint(self.model, state)
+    def _state_of_weights(self, state: dict, epoch: int) -> dict:
+        """The trainer state saved with the weights now loaded. Checkpoints inside an epoch share its number,
+        so a process killed between the two renames of one is told apart by the weights' digest; the state
+        saved with the older weights is then the previous one, kept beside it."""
+        digest = state.get("weights_digest")
+        here = weights_digest(self.model) if digest is not None else None
+        if digest == here:
+            return state
+        prev = self.run.path / PREVIOUS_TRAINER
+        try:
+            old = torch.load(prev, map_location="cpu", weights_only=True) if prev.is_file() else None
+        except Exception:  # a damaged previous state is as good as none
+            old = None
+        if isinstance(old, dict) and int(old.get("epoch", -1)) == epoch and old.get("weights_digest") == here:
+            return old
+        raise UserError(f"{self.run.path}: no trainer state matches model.safetensors; the checkpoint is damaged")
 
     # ---- the loop ----
     def fit(self) -> list[dict]:
         rows = []
-        while self.epoch < self.opts.epochs:
-            rows.append(self._one_epoch())
-        if rows:
-            draw_curves(self.run.path)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        try:
+            while self.epoch < self.opts.epochs:
+                rows.append(self._one_epoch())
+        finally:
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
         return rows
+
+    def _epoch_seconds(self) -> float:
+        return self._pos["seconds"] + time.perf_counter() - self._t0
 
     def _one_epoch(self) -> dict:
         e = self.epoch
         torch.manual_seed(epoch_seed(self.opts.seed, e, salt=3))
         self.model.train()
-        t0 = time.perf_counter()
+        self._pos = self._pos or {"steps": 0, "examples": 0, "tokens": 0, "sums": {}, "seconds": 0.0}
+        self._t0 = time.perf_counter()
         label = f"epoch {e + 1}/{self.opts.epochs}"
-        if hasattr(self.model, "train_epoch"):
+        if self.model.trains_by_epoch:
             figures = self.model.train_epoch(self.train, e)
-            self._check_finite(figures, e)
-            images = self.train.num_images()
-            self.step += 1
-            self._steps.append({"step": self.step, "epoch": e + 1,
-                                "seconds": round(self.elapsed + time.perf_counter() - t0, 4), **figures})
+            self._after_step(figures, e, self.train.num_images(), 0)
         else:
-            figures, images = self._train_batches(e, label)
-        report = self.model.epoch_report(self.train) if hasattr(self.model, "epoch_report") else {}
+            figures = self._train_batches(e, label)
+        report = self.model.epoch_report(self.train)
         warning = report.pop("warning", None)
         if warning and not self.quiet:
             print(f"genlab: warning: {warning}", file=sys.stderr, flush=True)
         figures.update(report)
-        seconds = time.perf_counter() - t0
+        seconds, pos = self._epoch_seconds(), self._pos
         self.elapsed += seconds
         self._check_weights(e)
         self.model.eval()
-        test = average_eval_terms(self.model, self.test, iwae_k=0)
-        self.epoch = e + 1
-        self._checkpoint()
-        row = {"epoch": self.epoch, "step": self.step, **figures,
-               **{f"test_{k}": v for k, v in test.items()},
-               "images_per_s": images / seconds if seconds > 0 else 0.0, "seconds": seconds}
+        with self.averaged_weights():
+            test = self._test_figures()
+        self.epoch, self._pos = e + 1, None
+        row = {"epoch": self.epoch, "step": self.step, **figures, **test,
+               "images_per_s": pos["examples"] / seconds if seconds > 0 else 0.0}   # examples (images, lines) per s
+        if pos["tokens"]:
+            row["tokens_per_s"] = pos["tokens"] / seconds if seconds > 0 else 0.0
+        row["seconds"] = seconds
         if warning:
             row["warning"] = warning
-        self.run.append_metrics(row, self._steps)
-        self._steps = []
-        self._sample_grid()
-        if time.perf_counter() - self._last_curves > CURVES_EVERY and self.epoch < self.opts.epochs:
-            draw_curves(self.run.path)
-            self._last_curves = time.perf_counter()
-        # The progress bar showed a batch model's losses; what it could not show goes on one line.
-        shown = figures if hasattr(self.model, "train_epoch") else report
-        if not self.quiet and shown:
-            figs = " ".join(f"{k}={v:.4g}" for k, v in {**shown, **{f'test_{k}': v for k, v in test.items()}}.items())
-            print(f"{label} {figs}", flush=True)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, row)
+        # The progress bar showed a batch model's losses; what it could not show, and the test figures (with
+        # their standard errors), go on one line.
+        shown = figures if self.model.trains_by_epoch else report
+        if not self.quiet and (shown or test):
+            figs = [f"{k}={v:.4g}" for k, v in shown.items()]
+            figs += [f"{k}={v:.4g}" + (f"±{test[k + '_se']:.2g}" if k + "_se" in test else "")
+                     for k, v in test.items() if not k.endswith("_se")]
+            print(f"{label} {' '.join(figs)}", flush=True)
         return row
 
-    def _train_batches(self, e: int, label: str) -> tuple[dict, int]:
-        bar = None if self.quiet else Progress(len(self.train), label, live=self.live,
-                                               unit=getattr(self.model, "unit", "img"))
-        sums: dict[str, float] = {}
-        images = 0
-        t0 = time.perf_counter()
-        for batch in self.train.epoch(e):
+    def _test_figures(self) -> dict:
+        """The epoch's test row: the same conversion and names as `genlab eval` (evaluation/likelihood.py),
+        the ELBO on its own seeded stream (no IWAE bound), every figure with its standard error, prefixed
+        test_. So metrics.jsonl's test_nelbo_nats is what `genlab eval` prints as nelbo_nats for the same
+        weights, D·log 256 included for 8-bit densities."""
+        figures = test_figures(self.model, self.test, iwae_k=0)
+        return {f"test_{k}": v for k, v in figures.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_bpd_se")}
+
+    def _train_batches(self, e: int, label: str) -> dict:
+        pos = self._pos
+        bar = None if self.quiet else Progress(len(self.train), label, live=self.live, unit=self.unit,
+                                               done=pos["steps"])
+        batches = self.train.epoch(e)
+        for _ in range(pos["steps"]):      # resumed inside the epoch: replay the order and draws of its batches
+            next(batches)
+        if "rng" in pos:
+            torch.set_rng_state(pos.pop("rng"))
+        if "cuda_rng" in pos:
+            torch.cuda.set_rng_state(pos.pop("cuda_rng"), self.model.device)
+        for batch in batches:
             logs = self.model.train_step(batch, self.optimizers)
-            self.step += 1
-            self._check_finite(logs, e)
-            self._steps.append({"step": self.step, "epoch": e + 1,
-                                "seconds": round(self.elapsed + time.perf_counter() - t0, 4), **logs})
-            n = len(batch[0])
-            images += n
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v * n
+            n = len(batch)
+            self._after_step(logs, e, n, int(batch.lengths.sum()) if batch.lengths is not None else 0)
             if bar:
                 bar.update(1, items=n, **logs)
-        figures = {k: v / max(images, 1) for k, v in sums.items()}
+        figures = {k: v / max(pos["examples"], 1) for k, v in pos["sums"].items()}
         if bar:
             bar.close(**figures)
-        return figures, images
+        return figures
 
+    def _after_step(self, logs: dict, e: int, n: int, tokens: int) -> None:
+        self.step += 1
+        self._check_finite(logs, e)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        pos = self._pos
+        pos["steps"] += 1
+        pos["examples"] += n
+        pos["tokens"] += tokens
+        for k, v in logs.items():
+            pos["sums"][k] = pos["sums"].get(k, 0.0) + v * n
+        line = {"step": self.step, "epoch": e + 1, "seconds": round(self.elapsed + self._epoch_seconds(), 4), **logs}
+        opt = next(iter(self.optimizers.values()), None)
+        if opt is not None and opt.factor is not None:
+            line["lr"] = opt.param_groups[0]["lr"]        # the scheduled rate this step used
+        for cb in self.callbacks:
+            cb.on_step_end(self, line)
+
+    # ---- divergence ----
     def _check_finite(self, logs: dict, e: int) -> None:
         bad = [k for k, v in logs.items() if not math.isfinite(v)]
         if bad:
@@ -168,19 +271,9 @@ class Trainer:
                                        f"{self._kept()}: try a lower --lr")
 
     def _kept(self) -> str:
-        if self.epoch == 0:
+        if self._saved is None:
             return "no epoch finished, so there is no checkpoint"
-        return f"the last good checkpoint (epoch {self.epoch}) is kept"
-
-    def _sample_grid(self) -> None:
-        if self.opts.samples <= 0:
-            return
-        g = torch.Generator(device=self.model.device).manual_seed(self.opts.seed)
-        with torch.no_grad():
-            if hasattr(self.model, "sample_text"):            # a text model writes lines, not a grid
-                lines = self.model.sample_text(self.opts.samples, generator=g)
-                path = self.run.sample_path(self.epoch).with_suffix(".txt")
-                write_atomic(path, lambda p: p.write_text("".join(line + "\n" for line in lines), encoding="utf-8"))
-                return
-            images = self.model.sample(self.opts.samples, generator=g)
-        save_grid(images, self.run.sample_path(self.epoch))
+        epoch, step, inside = self._saved
+        if inside:
+            return f"the last good checkpoint (step {step}, in epoch {epoch + 1}) is kept"
+        return f"the last good checkpoint (epoch {epoch}) is kept"

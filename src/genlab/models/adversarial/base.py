@@ -1,8 +1,19 @@
 """What every adversarial model shares: a generator and a discriminator (each its own module, so a
 distributed wrapper can take them one by one), trained in turns by `train_step`.
 
-One `train_step` is one full round on one batch: `n_critic` discriminator steps (fresh fakes each time,
-the batch's real images reused), then one generator step through G+D with D's weights frozen.
+One `train_step` is one discriminator step on its batch (real images against fresh fakes), and every
+`n_critic`-th one is followed by one generator step through G+D with D's weights frozen: each critic
+iteration sees its own real minibatch, as in Algorithm 1 of both WGAN papers (Arjovsky et al. 2017;
+Gulrajani et al. 2017) and their code, not one batch `n_critic` times over. An epoch is thus one pass
+of the critic over the data and len(train) / n_critic generator steps. The count of critic steps is a
+buffer (`critic_steps`), saved with the weights, so that a resumed run takes its generator steps where
+the uninterrupted one did; a weights file written before it existed loads with the count at 0.
+With n_critic = 1 (gan, dcgan, cgan) every step is one D step then one G step, as it always was.
+
+Every step logs g_loss, the generator's loss at that step, so that the trainer's epoch figure (each
+key summed over the steps' examples, divided by all the epoch's examples) is its true mean: the loss
+of the generator step on a step that takes one, else the same loss on that step's fakes, scored by
+the critic just before its update.
 Data arrive in [0, 1] and are scaled to [-1, 1] (G ends in tanh); samples go back to [0, 1].
 
 A GAN has no likelihood: `log_prob` stays None and `eval_terms` {} (the evaluator shows "—").
@@ -17,8 +28,9 @@ from typing import ClassVar
 import torch
 
 from ..base import GenerativeModel, option
+from ..nets import NetConfigBase, choose_net, net_option
 from .indicators import diversity_report, mean_pairwise_distance
-from .nets import ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, choose_net
+from .nets import ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator
 
 DIVERSITY_SAMPLES = 256
 
@@ -36,17 +48,18 @@ def features_option():
 
 
 @dataclass
-class NetConfig:
+class NetConfig(NetConfigBase):
     """The nets of the models that take either kind (wgan, wgan-gp, cgan)."""
+    conv_from: ClassVar[int] = 16         # DCGAN's nets for real images; an MLP for tiny ones (8×8 digits)
     latent_dim: int = latent_dim_option()
-    net: str = option("auto", "network kind: mlp, conv (DCGAN's), or auto (conv for 16 px and larger)",
-                      choices=("auto", "mlp", "conv"))
+    net: str = net_option(conv_from, "conv (DCGAN's)")
     hidden: int = hidden_option()
     features: int = features_option()
 
 
 class AdversarialModel(GenerativeModel):
     family = "adversarial"
+    abilities = ("decode",)
     default_binarize = "none"
     default_lr: ClassVar[float] = 2e-4
     critic_norm: ClassVar[bool] = True       # batch norm in the convolutional discriminator
@@ -55,13 +68,20 @@ class AdversarialModel(GenerativeModel):
     def __init__(self, config, info):
         super().__init__(config, info)
         shape, cond = info.shape, self.cond_dim()
-        if choose_net(getattr(config, "net", self.default_net), shape) == "mlp":
+        net = getattr(config, "net", self.default_net)
+        if choose_net(net, shape, conv_from=NetConfig.conv_from) == "mlp":
             self.generator = MLPGenerator(shape, config.latent_dim, config.hidden, cond_dim=cond)
             self.discriminator = MLPDiscriminator(shape, config.hidden, cond_dim=cond)
         else:
             self.generator = ConvGenerator(shape, config.latent_dim, config.features, cond_dim=cond)
             self.discriminator = ConvDiscriminator(shape, config.features, cond_dim=cond, norm=self.critic_norm)
         self._data_diversity: float | None = None
+        self.register_buffer("critic_steps", torch.zeros((), dtype=torch.long))   # D steps taken so far
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved before the critic-step count existed (every older GAN run) still load: count 0.
+        state_dict.setdefault(prefix + "critic_steps", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- conditioning hooks (the conditional GAN fills them in) --
     def cond_dim(self) -> int:
@@ -93,28 +113,36 @@ class AdversarialModel(GenerativeModel):
 
     # -- training --
     def train_step(self, batch, optimizers):
-        x, y = batch
+        x, y = batch.x, batch.condition
         if len(x) == 1:      # batch norm needs two examples: a last batch of one image is doubled
             x, y = x.repeat(2, 1, 1, 1), (None if y is None else y.repeat(2))
         real, c = x * 2 - 1, self.cond(y)
-        for _ in range(self.n_critic):
-            logs = self._discriminator_step(real, c, optimizers["discriminator"])
-        logs.update(self._generator_step(len(real), c, optimizers["generator"]))
+        logs, fake_out = self._discriminator_step(real, c, optimizers["discriminator"])
+        self.critic_steps += 1
+        self._calls = getattr(self, '_calls', 0) + 1
+        if self._calls % self.n_critic == 0:
+            logs.update(self._generator_step(len(real), c, optimizers["generator"]))
+        else:
+            with torch.no_grad():
+                logs["g_loss"] = self.generator_loss(fake_out).item()
         return logs
 
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
 
-    def _discriminator_step(self, real, c, opt) -> dict[str, float]:
+    def _discriminator_step(self, real, c, opt) -> tuple[dict[str, float], torch.Tensor]:
+        """One D update; its logs and its scores of the fakes (detached, taken before the update)."""
         with torch.no_grad():
             fake = self.generator(self._noise(len(real)), c)
         # Real and fake in separate batches, as DCGAN does: batch norm then sees one kind at a time.
-        loss, logs = self.discriminator_loss(self.discriminator(real, c), self.discriminator(fake, c), real, fake, c)
+        real_out = self.discriminator(real, c)
+        fake_out = self.discriminator(fake, c)
+        loss, logs = self.discriminator_loss(real_out, fake_out, real, fake, c)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         self.after_discriminator_step()
-        return logs
+        return logs, fake_out.detach()
 
     def _generator_step(self, n, c, opt) -> dict[str, float]:
         self.discriminator.requires_grad_(False)      # D fixed: G's loss flows through it, not into it
@@ -137,6 +165,7 @@ class AdversarialModel(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):
+        self.check_condition(condition, n)
         return self.decode(self._noise(n, generator), self._sampling_condition(n, condition))
 
     # -- the trainer's per-epoch indicator --
@@ -148,9 +177,9 @@ class AdversarialModel(GenerativeModel):
         statistics change: a resumed run stays identical to an uninterrupted one."""
         if self._data_diversity is None:
             real, n = [], 0
-            for x, _ in train_batches.epoch(0):
-                real.append(x)
-                n += len(x)
+            for batch in train_batches.epoch(0):
+                real.append(batch.x)
+                n += len(batch)
                 if n >= DIVERSITY_SAMPLES:
                     break
             self._data_diversity = mean_pairwise_distance(torch.cat(real)[:DIVERSITY_SAMPLES])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-from ..base import one_hot_labels, register, sampling_labels
+from ..base import one_hot_labels, sampling_labels
 from .base import NetConfig
 from .gan import GAN, g_loss_option
 
@@ -20,19 +20,17 @@ class CGANConfig(NetConfig):
     g_loss: str = g_loss_option()
 
 
-@register
 class ConditionalGAN(GAN):
     name = "cgan"
     Config = CGANConfig
     default_net = "auto"
-    needs_labels = True
-    conditional = True
+    conditioning = "class"
 
     def cond_dim(self) -> int:
         return self.info.num_classes
 
     def cond(self, y):
-        return one_hot_labels(y, self.info.num_classes, "the conditional GAN")
+        return one_hot_labels(self, y)
 
     def _sampling_condition(self, n, condition):
         return sampling_labels(n, condition, self.info.num_classes, self.device)

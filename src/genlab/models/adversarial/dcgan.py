@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..base import register
 from .base import features_option, latent_dim_option
 from .gan import GAN, g_loss_option
 
@@ -20,7 +19,6 @@ class DCGANConfig:
     g_loss: str = g_loss_option()
 
 
-@register
 class DCGAN(GAN):
     name = "dcgan"
     Config = DCGANConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..base import option, register
+from ..base import option
 from . import losses
 from .base import AdversarialModel, hidden_option, latent_dim_option
 from .indicators import accuracy
@@ -29,7 +29,6 @@ class GANConfig:
     g_loss: str = g_loss_option()
 
 
-@register
 class GAN(AdversarialModel):
     name = "gan"
     Config = GANConfig

@@ -17,13 +17,6 @@ from torch import nn
 from ...errors import UserError
 
 
-def choose_net(net: str, shape: tuple[int, int, int]) -> str:
-    """"auto": convolutions for real images (16 px and up), an MLP for tiny ones such as the 8×8 digits."""
-    if net != "auto":
-        return net
-    return "conv" if min(shape[1:]) >= 16 else "mlp"
-
-
 def dcgan_plan(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """(halvings, start height, start width): 64→4, 32→4, 28→7, 16→4, 8→2.
 

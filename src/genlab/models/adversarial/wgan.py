@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..base import option, register
+from ..base import option
 from . import losses
 from .base import AdversarialModel, NetConfig
 from .indicators import critic_accuracy
@@ -27,7 +27,6 @@ class WGANConfig(NetConfig):
     n_critic: int = option(5, "critic steps per generator step", low=1)
 
 
-@register
 class WGAN(AdversarialModel):
     name = "wgan"
     Config = WGANConfig

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..base import option, register
+from ..base import option
 from . import losses
 from .base import AdversarialModel, NetConfig
 from .indicators import critic_accuracy
@@ -22,7 +22,6 @@ class WGANGPConfig(NetConfig):
     n_critic: int = option(5, "critic steps per generator step", low=1)
 
 
-@register
 class WGANGP(AdversarialModel):
     name = "wgan-gp"
     Config = WGANGPConfig

@@ -18,6 +18,8 @@ from .sampling import autoregress, uniforms
 
 class AutoregressiveModel(GenerativeModel):
     family = "autoregressive"
+    likelihood_kind = "exact"
+    abilities = ("complete",)
     default_binarize = "dynamic"
     discrete = True              # log_prob is the probability of the discrete pixel values themselves
     palette_pixels = True        # pixels="palette": one N-way softmax per pixel (pixels.py)
@@ -35,7 +37,7 @@ class AutoregressiveModel(GenerativeModel):
         return self.pixels.log_prob(self.logits(x, condition), x)
 
     def train_step(self, batch, optimizers):
-        x, y = batch
+        x, y = batch.x, batch.condition
         opt = optimizers["model"]
         loss = -self.log_prob(x, y).mean()
         opt.zero_grad(set_to_none=True)
@@ -51,6 +53,7 @@ class AutoregressiveModel(GenerativeModel):
     def sample(self, n, *, condition=None, generator=None, cached: bool = True):
         """n images drawn pixel by pixel: 0/1 (binary), k/255 (8-bit) or palette colours. cached=False
         recomputes the whole network for every pixel (slow; the same images for the same generator)."""
+        self.check_condition(condition, n)
         shape = (n, self.pixels.channels, *self.info.shape[1:])
         values = torch.zeros(shape, dtype=torch.long, device=self.device)
         known = torch.zeros(shape, dtype=torch.bool, device=self.device)

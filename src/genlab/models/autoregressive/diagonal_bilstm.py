@@ -26,7 +26,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..base import register
 from .masked import MaskedConv2d, pointwise
 from .pixelrnn import PixelRNN, lstm_cell
 
@@ -109,7 +108,6 @@ class DiagonalBiLSTMLayer(nn.Module):
         return x + torch.addmm(b, hid + down, w)
 
 
-@register
 class DiagonalBiLSTM(PixelRNN):
     name = "pixelrnn-diag"
     Layer = DiagonalBiLSTMLayer

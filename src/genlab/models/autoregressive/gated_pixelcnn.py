@@ -20,9 +20,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import UserError
-from ..base import option, register
+from ..base import option
 from .base import AutoregressiveModel
 from .masked import MaskedConv2d, PixelCache, pointwise
+from .sampling import CachedHead
 
 
 @dataclass
@@ -71,9 +72,10 @@ class GatedLayer(nn.Module):
         return gate(vpre), (hnew if self.first else h + hnew)
 
 
-@register
 class GatedPixelCNN(AutoregressiveModel):
     name = "gated-pixelcnn"
+    conditioning = "class"
+    optional_conditioning = True      # only with conditional=true
     Config = GatedPixelCNNConfig
 
     def __init__(self, config: GatedPixelCNNConfig, info):
@@ -84,11 +86,6 @@ class GatedPixelCNN(AutoregressiveModel):
                 raise UserError(f"kernels must be odd, not {k}")
         if h < c or config.head < c:
             raise UserError(f"channels and head must be at least the image's {c} channels")
-        if config.conditional and info.num_classes < 2:
-            raise UserError("conditional=true needs labelled data (a data set with classes, or a folder "
-                            "with sub-folders)")
-        self.conditional = bool(config.conditional)
-        self.num_conditions = info.num_classes if self.conditional else 0
         self.layers = nn.ModuleList(
             GatedLayer(self.pixels.features if i == 0 else h, h, config.first_kernel if i == 0 else config.kernel,
                        i == 0, c, self.num_conditions) for i in range(config.layers))
@@ -96,18 +93,16 @@ class GatedPixelCNN(AutoregressiveModel):
         self.out = MaskedConv2d(config.head, c * self.pixels.k, (1, 1), "B", c)
 
     def _labels(self, condition, n):
-        if not self.conditional:
+        if self.condition_kind == "none":
             return None
         if condition is None:
             raise UserError(f"this {self.name} is conditional: it needs a class label for every image")
         y = condition.to(self.device).long()
-        y = y.expand(n) if y.dim() == 0 else y
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_conditions):
-            raise UserError(f"class must be between 0 and {self.num_conditions - 1}")
-        return y
+        self.check_condition(y, n)
+        return y.expand(n) if y.dim() == 0 else y
 
     def sampling_condition(self, n, condition):
-        if self.conditional and condition is None:    # no class asked for: cycle through them, as a grid
+        if self.condition_kind == "class" and condition is None:    # no class asked for: cycle through them, as a grid
             return torch.arange(n, device=self.device) % self.num_conditions
         return condition
 
@@ -128,7 +123,7 @@ class GatedPixelCNN(AutoregressiveModel):
         return {"y": self._labels(condition, n), "vin": vin,
                 "h": [PixelCache(layer.hconv, n, height, width, inp) for layer in self.layers],
                 "hout": [pointwise(layer.hout) for layer in self.layers],
-                "head": pointwise(self.head), "out": pointwise(self.out)}
+                "head": CachedHead(self.head, self.out, self.pixels.k)}
 
     def cache_row(self, st, inp, r):
         """The vertical stack for row r (it needs rows < r only, all final now), and its link into
@@ -154,6 +149,4 @@ class GatedPixelCNN(AutoregressiveModel):
                 hc.put(r, c, h)
             hnew = torch.addmm(bo, gate(hc.at(r, c)), wo)
             h = hnew if i == 0 else h + hnew
-        (bh, wh), (bo, wo), k = st["head"], st["out"], self.pixels.k
-        x = F.relu(torch.addmm(bh, F.relu(h), wh))
-        return torch.addmm(bo[ch * k:(ch + 1) * k], x, wo[:, ch * k:(ch + 1) * k])
+        return st["head"].logits(h, ch)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..base import option, register
+from ..base import option
 from .base import AutoregressiveModel
 
 
@@ -26,7 +26,6 @@ class PixelLSTMConfig:
     embed: int = option(16, "size of the learned position embedding", low=1)
 
 
-@register
 class PixelLSTM(AutoregressiveModel):
     name = "pixel-lstm"
     Config = PixelLSTMConfig

@@ -18,9 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import UserError
-from ..base import option, register
+from ..base import option
 from .base import AutoregressiveModel
 from .masked import MaskedConv2d, PixelCache, pointwise
+from .sampling import CachedHead
 
 
 @dataclass
@@ -42,7 +43,6 @@ class Block(nn.Module):
         return x + self.expand(F.relu(self.conv(F.relu(self.reduce(F.relu(x))))))
 
 
-@register
 class PixelCNN(AutoregressiveModel):
     name = "pixelcnn"
     Config = PixelCNNConfig
@@ -72,7 +72,7 @@ class PixelCNN(AutoregressiveModel):
         return {"first": PixelCache(self.first, n, h, w, inp),
                 "blocks": [(pointwise(b.reduce), PixelCache(b.conv, n, h, w, inp), pointwise(b.expand))
                            for b in self.blocks],
-                "head": pointwise(self.head), "out": pointwise(self.out)}
+                "head": CachedHead(self.head, self.out, self.pixels.k)}
 
     def cache_row(self, st, inp, r):
         if r > 0:
@@ -87,6 +87,4 @@ class PixelCNN(AutoregressiveModel):
         for (b1, w1), conv, (b2, w2) in st["blocks"]:
             conv.put(r, c, F.relu(torch.addmm(b1, F.relu(x), w1)))
             x = x + torch.addmm(b2, F.relu(conv.at(r, c)), w2)
-        (bh, wh), (bo, wo), k = st["head"], st["out"], self.pixels.k
-        x = F.relu(torch.addmm(bh, F.relu(x), wh))
-        return torch.addmm(bo[ch * k:(ch + 1) * k], x, wo[:, ch * k:(ch + 1) * k])
+        return st["head"].logits(x, ch)

@@ -17,7 +17,8 @@ from torch.nn import functional as F
 from ...errors import UserError
 from ..base import option
 from .base import AutoregressiveModel
-from .masked import MaskedConv2d, PixelCache, pointwise
+from .masked import MaskedConv2d, PixelCache
+from .sampling import CachedHead
 
 
 @dataclass
@@ -60,8 +61,8 @@ class PixelRNN(AutoregressiveModel):
     # ---- cached sampling ----
     def cache_start(self, inp, condition):
         n, _, h, w = inp.shape
-        return {"first": PixelCache(self.first, n, h, w, inp), "head": pointwise(self.head),
-                "out": pointwise(self.out), "layers": [layer.cache_start(n, h, w, inp) for layer in self.layers]}
+        return {"first": PixelCache(self.first, n, h, w, inp), "head": CachedHead(self.head, self.out, self.pixels.k),
+                "layers": [layer.cache_start(n, h, w, inp) for layer in self.layers]}
 
     def cache_row(self, st, inp, r):
         if r > 0:
@@ -75,6 +76,4 @@ class PixelRNN(AutoregressiveModel):
         x = st["first"].at(r, c)
         for layer, s in zip(self.layers, st["layers"]):
             x = layer.cache_step(s, x, r, c)
-        (bh, wh), (bo, wo), k = st["head"], st["out"], self.pixels.k
-        x = F.relu(torch.addmm(bh, F.relu(x), wh))
-        return torch.addmm(bo[ch * k:(ch + 1) * k], x, wo[:, ch * k:(ch + 1) * k])
+        return st["head"].logits(x, ch)

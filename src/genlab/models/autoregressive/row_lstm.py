@@ -14,7 +14,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..base import register
 from .masked import MaskedConv2d, PixelCache, pointwise
 from .pixelrnn import PixelRNN, lstm_cell
 
@@ -58,7 +57,6 @@ class RowLSTMLayer(nn.Module):
         return x + torch.addmm(b, hid, w)
 
 
-@register
 class RowLSTM(PixelRNN):
     name = "pixelrnn-row"
     Layer = RowLSTMLayer

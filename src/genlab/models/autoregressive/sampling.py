@@ -11,10 +11,14 @@ identical randomness and differ only in how they compute the logits:
           convolutional models; the recurrent ones carry their state along the row).
 
 Completion is the same loop with some pixels given: their values are kept instead of drawn.
+`CachedHead` is the cached form of the output layers the convolutional and 2-D recurrent models share.
 """
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
+
+from .masked import MaskedConv2d, pointwise
 
 
 @torch.no_grad()
@@ -45,6 +49,20 @@ def autoregress(model, values: torch.Tensor, known: torch.Tensor, u: torch.Tenso
                 values[:, ch, r, c] = v
                 inp[:, :, r, c] = px.scaled(values[:, :, r, c], dtype)   # a palette index: all its features
     return px.image(values)
+
+
+class CachedHead:
+    """The output layers (ReLU, masked 1×1 `head`, ReLU, masked 1×1 `out`) at one pixel: the last hidden
+    features there (N×h) to the logits of one channel (N×K). Only that channel's K outputs of `out` are
+    computed: a pixel's channels are drawn one at a time, so the others are not wanted yet."""
+
+    def __init__(self, head: MaskedConv2d, out: MaskedConv2d, k: int):
+        self.head, self.out, self.k = pointwise(head), pointwise(out), k
+
+    def logits(self, x: torch.Tensor, ch: int) -> torch.Tensor:
+        (bh, wh), (bo, wo), k = self.head, self.out, self.k
+        x = F.relu(torch.addmm(bh, F.relu(x), wh))
+        return torch.addmm(bo[ch * k:(ch + 1) * k], x, wo[:, ch * k:(ch + 1) * k])
 
 
 def uniforms(shape, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ..base import GenerativeModel, register
-from .nets import Decoder, Encoder, NetConfig, choose_net, pixel_mean
+from ..base import GenerativeModel
+from .nets import Decoder, Encoder, NetConfig, pixel_mean
 
 
 @dataclass
@@ -19,15 +19,15 @@ class AutoencoderConfig(NetConfig):
     """The autoencoder needs nothing beyond its networks' settings."""
 
 
-@register
 class Autoencoder(GenerativeModel):
     name = "ae"
     Config = AutoencoderConfig
     family = "latent"
+    abilities = ("encode", "decode")
 
     def __init__(self, config: AutoencoderConfig, info):
         super().__init__(config, info)
-        kind = choose_net(config.net, info.shape)
+        kind = config.net_kind(info.shape)
         self.encoder = Encoder(kind, info.shape, config.latent_dim, config.hidden, 0, config.channels)
         self.decoder = Decoder(kind, info.shape, config.latent_dim, config.hidden, 0, config.channels)
 
@@ -47,7 +47,7 @@ class Autoencoder(GenerativeModel):
         return loss.flatten(1).sum(1)
 
     def train_step(self, batch, optimizers):
-        x, _ = batch
+        x = batch.x
         opt = optimizers["model"]
         loss = self._recon(x).mean()
         opt.zero_grad(set_to_none=True)
@@ -57,9 +57,10 @@ class Autoencoder(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):
+        self.check_condition(condition, n)
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
         return self.decode(z)
 
     @torch.no_grad()
-    def eval_terms(self, x, condition=None, *, iwae_k=100):
+    def eval_terms(self, x, condition=None, *, iwae_k=100, generator=None):
         return {"recon_loss": self._recon(x)}   # not a likelihood: no unit of nats

@@ -7,22 +7,21 @@ from __future__ import annotations
 
 import torch
 
-from ..base import one_hot_labels, register, sampling_labels
+from ..base import one_hot_labels, sampling_labels
 from .vae import VAE, VAEConfig
 
 
-@register
 class ConditionalVAE(VAE):
     name = "cvae"
     Config = VAEConfig
-    needs_labels = True
-    conditional = True      # its likelihood is log p(x | label): not comparable with unconditional models
+    conditioning = "class"      # its likelihood is log p(x | label): not comparable with unconditional models
+    abilities = ("encode", "decode", "style")
 
     def cond_dim(self) -> int:
         return self.info.num_classes
 
     def cond(self, y):
-        return one_hot_labels(y, self.info.num_classes, "the conditional VAE")
+        return one_hot_labels(self, y)
 
     def _sampling_condition(self, n, condition):
         return sampling_labels(n, condition, self.info.num_classes, self.device)

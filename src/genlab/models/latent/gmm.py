@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ...errors import UserError
-from ..base import GenerativeModel, option, register
+from ..base import GenerativeModel, option
 
 # EM runs in float64: full covariances of hundreds of correlated pixels are near-singular, and the
 # uncentred sufficient statistics (E[xx^T] - mu mu^T) lose too many digits in float32.
@@ -16,10 +16,11 @@ INIT_CAP = 20_000     # images held at once for k-means initialisation (it needs
 LLOYD_ITERS = 100     # at most, as scikit-learn's k-means; it stops when no assignment changes
 
 
-@register
 class GaussianMixture(GenerativeModel):
     name = "gmm"
     family = "latent"
+    likelihood_kind = "exact"
+    trains_by_epoch = True     # EM: one iteration over the whole split per epoch
     default_binarize = "none"     # a density over dequantised 8-bit pixels in [0, 1), not 0/1 pixels
 
     @dataclass
@@ -85,7 +86,7 @@ class GaussianMixture(GenerativeModel):
             self._initialise(batches, epoch)
         nk, sx, sxx = self._zero_stats()
         total, n = 0.0, 0
-        for x, _ in batches.epoch(epoch):
+        for x, *_ in batches.epoch(epoch):
             x = self._flat(x)
             joint = self._log_joint(x)                                    # E-step, in log space
             lse = torch.logsumexp(joint, 1, keepdim=True)
@@ -129,7 +130,7 @@ class GaussianMixture(GenerativeModel):
     def _initialise(self, batches, epoch):
         """Hard k-means labels, then one M-step from them: scikit-learn's default init_params="kmeans"."""
         xs, n = [], 0
-        for x, _ in batches.epoch(epoch):
+        for x, *_ in batches.epoch(epoch):
             xs.append(self._flat(x))
             n += len(x)
             if n >= INIT_CAP:
@@ -199,5 +200,6 @@ class GaussianMixture(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, *, condition: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
+        self.check_condition(condition, n)
         # Clamped to the pixel range for display: a Gaussian's tails spill outside [0, 1].
         return self.sample_raw(n, generator=generator).clamp(0, 1)

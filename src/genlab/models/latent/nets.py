@@ -7,27 +7,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..base import option
+from ..nets import NetConfigBase, net_option
 
 
 @dataclass
-class NetConfig:
+class NetConfig(NetConfigBase):
     """The settings every encoder/decoder model shares."""
+    conv_from: ClassVar[int] = 28
     latent_dim: int = option(16, "size of the code z", low=1)
     hidden: int = option(512, "width of the fully connected layers", low=1)
     channels: int = option(32, "channels of the first convolution (doubling at each halving)", low=1)
-    net: str = option("auto", "network kind: mlp, conv, or auto (conv for 28×28 and larger)",
-                      choices=("auto", "mlp", "conv"))
-
-
-def choose_net(net: str, shape: tuple[int, int, int]) -> str:
-    if net != "auto":
-        return net
-    return "conv" if min(shape[1:]) >= 28 else "mlp"
+    net: str = net_option(conv_from)
 
 
 def conv_plan(shape: tuple[int, int, int], max_layers: int = 4) -> tuple[int, int, int]:

@@ -14,7 +14,6 @@ perplexity divide by the number of words or characters plus one per line.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -24,10 +23,10 @@ from torch import nn
 from ...data.text_batches import pad
 from ...data.vocab import BOS, EOS, PAD, UNK, TextInfo
 from ...errors import UserError
-from ..base import GenerativeModel, option, register
+from ..base import GenerativeModel, option
+from .gaussian import gaussian_kl, iwae_nll, reparameterise
 
 COLLAPSE_KL = 0.1       # nats per line: below it, the code carries next to nothing (posterior collapse)
-CLIP_NORM = 5.0         # gradient norm clipping, the usual guard for recurrent nets
 LOGITS_BUDGET = 2**24   # logits held at once by the IWAE bound (samples × lines × tokens × vocabulary)
 
 
@@ -51,15 +50,17 @@ class SentenceVAEConfig:
     max_len: int = option(40, "lines longer than this many tokens are left out of training and test", low=1)
 
 
-@register
 class SentenceVAE(GenerativeModel):
     name = "sentence-vae"
     Config = SentenceVAEConfig
     family = "latent"
     modality = "text"      # reads and writes lines of text, not images
-    unit = "line"          # what the progress bar counts
+    likelihood_kind = "bound"
+    has_iwae = True
+    abilities = ("encode", "decode")
     default_epochs = 30    # without --epochs / --batch-size: enough steps for the KL weight to reach 1
     default_batch_size = 32
+    default_train = {"clip_grad": 5.0}     # the trainer clips gradients: the usual guard for recurrent nets
 
     def __init__(self, config: SentenceVAEConfig, info: TextInfo):
         super().__init__(config, info)
@@ -117,14 +118,14 @@ class SentenceVAE(GenerativeModel):
         line = torch.arange(len(x), device=x.device).unsqueeze(1).expand_as(x)[real]
         return torch.zeros(len(x), dtype=nll.dtype, device=x.device).index_add_(0, line, nll)
 
-    @staticmethod
-    def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-
-    def _terms(self, x, lengths=None):
+    def _terms(self, x, lengths=None, generator=None):
         mu, logvar = self.encode(x, lengths)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return self._recon(z, x), self._kl(mu, logvar)
+        if generator is None:
+            z = reparameterise(mu, logvar)
+        else:                                       # the ELBO's own stream (eval_terms)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device,
+                                                           dtype=mu.dtype)
+        return self._recon(z, x), gaussian_kl(mu, logvar)
 
     # ---- training -----------------------------------------------------------------------------------
     def kl_weight(self) -> float:
@@ -136,37 +137,33 @@ class SentenceVAE(GenerativeModel):
         return 1 / (1 + math.exp(-10 * (s - n / 2) / n))       # logistic: 0.007 at step 0, 0.993 at n
 
     def train_step(self, batch, optimizers):
-        x, lengths = batch
+        x, lengths = batch.x, batch.lengths
         opt = optimizers["model"]
         recon, kl = self._terms(x, lengths)
         w = self.kl_weight()
         loss = (recon + w * kl).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.parameters(), CLIP_NORM)
         opt.step()
         self.steps += 1
         recon, kl = recon.detach(), kl.detach()
         tokens = int((x != PAD).sum())
-        if self._tally["lines"] == 0:
-            self._tally["start"] = time.perf_counter()
         self._tally["lines"] += len(x)
-        self._tally["tokens"] += tokens
         self._tally["kl"] += float(kl.sum())
         return {"loss": loss.item(), "recon": recon.mean().item(), "kl": kl.mean().item(), "kl_weight": w,
                 "nats_per_token": float((recon + kl).sum()) / tokens}
 
     def _reset_tally(self) -> None:
-        self._tally = {"lines": 0, "tokens": 0, "kl": 0.0, "start": 0.0}
+        self._tally = {"lines": 0, "kl": 0.0}      # the epoch's KL term, for the collapse warning
 
     def epoch_report(self, train) -> dict:
-        """The epoch's KL term and speed; a warning when the code is falling out of use."""
+        """The epoch's KL term; a warning when the code is falling out of use (the trainer times the epoch)."""
         t = self._tally
         self._reset_tally()
         if t["lines"] == 0:
             return {}
         kl, w = t["kl"] / t["lines"], self.kl_weight()
-        report = {"kl": kl, "kl_weight": w, "tokens_per_s": t["tokens"] / max(time.perf_counter() - t["start"], 1e-9)}
+        report = {"kl": kl, "kl_weight": w}
         if kl < COLLAPSE_KL:
             report["warning"] = (f"the KL term is {kl:.3f} nats per line (KL weight {w:.2f}): the decoder is "
                                  f"ignoring the code (posterior collapse); lower --word-keep or lengthen --kl-warmup")
@@ -175,7 +172,8 @@ class SentenceVAE(GenerativeModel):
     # ---- likelihood ---------------------------------------------------------------------------------
     def log_prob(self, x, condition=None):
         """The ELBO, a lower bound on log p(x), in nats per line (one code sample)."""
-        recon, kl = self._terms(x, condition)
+        self.check_condition(condition, len(x))
+        recon, kl = self._terms(x)
         return -(recon + kl)
 
     @torch.no_grad()
@@ -183,26 +181,18 @@ class SentenceVAE(GenerativeModel):
         """−log of the k-sample importance-weighted bound (Burda et al. 2016) per line: an upper bound on
         −log p(x) that tightens as k grows."""
         mu, logvar = self.encode(x, lengths)
-        std = torch.exp(0.5 * logvar)
         chunk = max(1, min(k, LOGITS_BUDGET // (x.numel() * self.info.size)))
-        log_w = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            eps = torch.randn(m, *mu.shape, device=mu.device)
-            z = mu + std * eps                                                # m×N×L
-            ll = -self._recon(z.flatten(0, 1), x.repeat(m, 1)).view(m, -1)
-            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_qz = (-0.5 * eps.pow(2) - torch.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_w.append(ll + log_pz - log_qz)
-        return -(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
+        return iwae_nll(mu, logvar, lambda z: -self._recon(z, x.repeat(len(z) // len(x), 1)), k, chunk)
 
     @torch.no_grad()
-    def eval_terms(self, x, condition=None, *, iwae_k=100):
-        """Per line: −ELBO and its parts, the token count (end token included) and the IWAE bound."""
-        recon, kl = self._terms(x, condition)
+    def eval_terms(self, x, condition=None, *, iwae_k=100, generator=None):
+        """Per line: −ELBO and its parts (one code per line, from `generator` when given), the token count
+        (end token included) and the IWAE bound (samples of its own)."""
+        self.check_condition(condition, len(x))
+        recon, kl = self._terms(x, generator=generator)
         terms = {"nelbo": recon + kl, "recon": recon, "kl": kl, "tokens": (x != PAD).sum(1).double()}
         if iwae_k > 0:
-            terms["iwae"] = self.iwae_nll(x, condition, k=iwae_k)
+            terms["iwae"] = self.iwae_nll(x, k=iwae_k)
         return terms
 
     # ---- writing ------------------------------------------------------------------------------------
@@ -235,8 +225,15 @@ class SentenceVAE(GenerativeModel):
         return torch.stack(out, 1)
 
     @torch.no_grad()
+    def decode(self, z: torch.Tensor, condition=None) -> torch.Tensor:
+        """Token ids of the likeliest line for each code (greedy decoding)."""
+        self.check_condition(condition, len(z))
+        return self.generate(z, greedy=True)
+
+    @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):
         """Token ids of n lines drawn from the model: z ~ N(0, I), then the decoder's softmax."""
+        self.check_condition(condition, n)
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
         return self.generate(z, generator=generator)
 

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from ...errors import UserError
-from ..base import GenerativeModel, option, register
-from .nets import Decoder, Encoder, NetConfig, choose_net, pixel_log_likelihood, pixel_mean
+from ..base import GenerativeModel, option
+from .gaussian import gaussian_kl, iwae_nll, reparameterise
+from .nets import Decoder, Encoder, NetConfig, pixel_log_likelihood, pixel_mean
 
 
 @dataclass
@@ -25,11 +26,13 @@ class VAEConfig(NetConfig):
     kl_warmup: int = option(0, "training steps over which the KL weight rises linearly from 0 to beta", low=0)
 
 
-@register
 class VAE(GenerativeModel):
     name = "vae"
     Config = VAEConfig
     family = "latent"
+    likelihood_kind = "bound"
+    has_iwae = True
+    abilities = ("encode", "decode")
 
     def __init__(self, config: VAEConfig, info):
         super().__init__(config, info)
@@ -39,7 +42,7 @@ class VAE(GenerativeModel):
         if lik == "bernoulli" and info.pixels != "binary":
             raise UserError("likelihood=bernoulli needs binarised data: use --binarize dynamic or threshold")
         self.likelihood = lik
-        kind = choose_net(config.net, info.shape)
+        kind = config.net_kind(info.shape)
         cond = self.cond_dim()
         self.encoder = Encoder(kind, info.shape, 2 * config.latent_dim, config.hidden, cond, config.channels)
         self.decoder = Decoder(kind, info.shape, config.latent_dim, config.hidden, cond, config.channels)
@@ -68,14 +71,17 @@ class VAE(GenerativeModel):
         """The decoder's mean image in [0, 1] for each code."""
         return pixel_mean(self.decoder(z, self.cond(condition)))
 
-    def _terms(self, x, y, mu, logvar):
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    def _terms(self, x, y, mu, logvar, generator=None):
+        if generator is None:
+            z = reparameterise(mu, logvar)
+        else:                                       # the ELBO's own stream (eval_terms)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device,
+                                                           dtype=mu.dtype)
         recon = -pixel_log_likelihood(x, self.decoder(z, self.cond(y)), self.likelihood, self._log_sigma())
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-        return recon, kl
+        return recon, gaussian_kl(mu, logvar)
 
     def train_step(self, batch, optimizers):
-        x, y = batch
+        x, y = batch.x, batch.condition
         opt = optimizers["model"]
         recon, kl = self._terms(x, y, *self.encode(x, y))
         warm = 1.0 if self.config.kl_warmup == 0 else min(1.0, (self.steps.item() + 1) / self.config.kl_warmup)
@@ -88,6 +94,7 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):
+        self.check_condition(condition, n)
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
         return self.decode(z, self._sampling_condition(n, condition))
 
@@ -103,24 +110,20 @@ class VAE(GenerativeModel):
                  chunk: int = 25) -> torch.Tensor:
         """−log of the k-sample importance-weighted bound: an upper bound on −log p(x) that tightens with k."""
         mu, logvar = self.encode(x, condition)
-        std, c = torch.exp(0.5 * logvar), self.cond(condition)
-        log_w = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            eps = torch.randn(m, *mu.shape, device=mu.device)
-            z = mu + std * eps                                              # m×N×L
-            cc = None if c is None else c.repeat(m, 1)
-            out = self.decoder(z.flatten(0, 1), cc)
-            ll = pixel_log_likelihood(x.repeat(m, 1, 1, 1), out, self.likelihood, self._log_sigma()).view(m, -1)
-            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_qz = (-0.5 * eps.pow(2) - torch.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_w.append(ll + log_pz - log_qz)
-        log_w = torch.cat(log_w)
-        return -(torch.logsumexp(log_w, 0) - math.log(k))
+        c = self.cond(condition)
+
+        def log_likelihood(z):                     # z: m codes for each image, draw by draw
+            m = len(z) // len(x)
+            out = self.decoder(z, None if c is None else c.repeat(m, 1))
+            return pixel_log_likelihood(x.repeat(m, 1, 1, 1), out, self.likelihood, self._log_sigma())
+
+        return iwae_nll(mu, logvar, log_likelihood, k, chunk)
 
     @torch.no_grad()
-    def eval_terms(self, x, condition=None, *, iwae_k=100):
-        recon, kl = self._terms(x, condition, *self.encode(x, condition))
+    def eval_terms(self, x, condition=None, *, iwae_k=100, generator=None):
+        """−ELBO (one code per image, from `generator` when given) and its parts; the IWAE bound with
+        iwae_k > 0, from samples of its own."""
+        recon, kl = self._terms(x, condition, *self.encode(x, condition), generator=generator)
         terms = {"nelbo": recon + kl, "recon": recon, "kl": kl}
         if iwae_k > 0:
             terms["iwae"] = self.iwae_nll(x, condition, k=iwae_k)

@@ -1,0 +1,207 @@
+"""genlab as a library: train, resume, load, sample and evaluate, the same steps the command line takes.
+
+    import genlab
+    run = genlab.train("vae", data="digits", epochs=20, latent_dim=8)    # -> a Run (its directory on disk)
+    model = genlab.load(run.path)                                         # any run directory, any process
+    images = genlab.sample(run.path, 16, seed=1)
+    figures = genlab.evaluate([run.path], metrics=["likelihood", "fid"])  # one dict per run, also in eval.json
+
+Every function takes plain values and raises genlab.UserError, with one line, on bad input.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from . import modalities, runconfig
+from .errors import UserError
+from .models.base import make_config
+from .models.registry import get_model_class, model_names
+from .runs import Run, load as _load_run, write_json
+from .training.options import TrainOptions
+from .training.trainer import Trainer, resolve_device
+
+
+def setup_torch(device: str | torch.device = "auto", threads: int | None = None) -> torch.device:
+    if threads:
+        torch.set_num_threads(threads)
+    return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+def _as_text(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def next_run_dir(model: str, data: str) -> Path:
+    """runs/MODEL-DATA-001, -002, ...: the first that does not exist yet."""
+    stem = Path(data.split(":", 1)[1]).stem if ":" in data else data
+    for i in range(1, 10_000):
+        p = Path("runs") / f"{model}-{stem}-{i:03d}"
+        if not p.exists():
+            return p
+    raise UserError("too many runs under runs/; pass --out")
+
+
+def _check_positive(**values) -> None:
+    """None means "the model's default"; anything given must be a positive, finite number."""
+    for key, v in values.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
+            raise UserError(f"--{key.replace('_', '-')} must be positive, not {v!r}")
+
+
+def train(model: str, data: str = "digits", out: str | Path | None = None, *, epochs: int | None = None,
+          batch_size: int | None = None, lr: float | None = None, seed: int = 0, samples: int = 64,
+          size: int | None = None, binarize: str | None = None, device: str | torch.device = "auto",
+          threads: int | None = None, trainer: dict | None = None, live: bool | None = None, quiet: bool = False,
+          **settings) -> Run:
+    """Train MODEL on DATA into a new run directory (default runs/MODEL-DATA-NNN) and return the run.
+
+    `settings` are the model's Config fields (latent_dim=8, ...); `trainer` the trainer's options
+    (clip_grad, lr_schedule, ema, checkpoint_every, log, ...); `size`/`binarize` are image data options."""
+    cls = get_model_class(model)
+    modality = modalities.get(cls.modality)
+    given = modalities.for_spec(data)
+    if given is not modality:
+        raise UserError(f"{cls.name} models {modality.noun} and {data!r} is {given.noun}: give --data "
+                        f"{modality.data_hint}, or train a {given.name} model "
+                        f"({', '.join(n for n in model_names() if get_model_class(n).modality == given.name)})")
+    config = make_config(cls.Config, {k: _as_text(v) for k, v in settings.items()})
+    ds = modality.load(data, {"size": size, "binarize": binarize})
+    info, record = modality.prepare(ds, cls, config, {"spec": data, "size": size, "binarize": binarize})
+    dev = setup_torch(device, threads)
+    torch.manual_seed(seed)             # the initial weights are part of what the seed fixes
+    net = cls(config, info).to(dev)
+    _check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
+    opts = TrainOptions.from_json({**cls.default_train, **(trainer or {}),
+                                   "epochs": epochs or cls.default_epochs,
+                                   "batch_size": batch_size or cls.default_batch_size,
+                                   "lr": lr or cls.default_lr, "seed": seed, "samples": samples})
+    # Batches before the run exists: data that cannot be batched writes nothing.
+    train_b, test_b = modality.batches(ds, info, record, batch_size=opts.batch_size, seed=seed, device=dev)
+    run = Run.create(out or next_run_dir(cls.name, data),
+                     runconfig.build(cls, net.config, info, record, seed, opts.to_json()))
+    return _fit(run, net, modality, ds, train_b, test_b, opts, resume=False, live=live, quiet=quiet)
+
+
+def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.device = "auto",
+           threads: int | None = None, live: bool | None = None, quiet: bool = False) -> Run:
+    """Continue a run where its last checkpoint left it (to `epochs` in all, when given): the weights
+    come out identical to a run that was never interrupted."""
+    run = Run.open(path)
+    modality = modalities.of_run(run)
+    dev = setup_torch(device, threads)
+    net = run.build_model().to(dev)
+    # A run saved before a model's default trainer options existed resumes with them (clipping, ...).
+    _check_positive(epochs=epochs)
+    opts = TrainOptions.from_json({**run.model_class.default_train, **run.config["train"]})
+    if epochs:
+        opts.epochs = epochs
+    ds = modality.reload(run)
+    train_b, test_b = modality.batches(ds, net.info, run.config["data"], batch_size=opts.batch_size,
+                                       seed=opts.seed, device=dev)
+    return _fit(run, net, modality, ds, train_b, test_b, opts, resume=True, live=live, quiet=quiet)
+
+
+def train_from_config(config_path: str | Path, out: str | Path | None = None, **overrides) -> Run:
+    """A new run with the settings of another run's config.json: the same model, data, seed and options."""
+    p = Path(config_path)
+    try:
+        cfg = runconfig.validate(json.loads(p.read_text()), str(p))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"--config {p}: cannot read it as genlab's config.json ({type(e).__name__})") from None
+    cls = get_model_class(cfg["model"])
+    modality = modalities.get(cls.modality)
+    data = {k: cfg["data"].get(k) for k in modality.data_options}
+    t = TrainOptions.from_json(cfg["train"]).to_json()
+    basics = {k: t.pop(k) for k in ("epochs", "batch_size", "lr", "samples")}
+    t.pop("seed", None)
+    kwargs = {**basics, **data, "seed": cfg.get("seed", 0), "trainer": t, **cfg["config"], **overrides}
+    return train(cls.name, cfg["data"]["spec"], out, **kwargs)
+
+
+def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, live, quiet) -> Run:
+    trainer = Trainer(model, run, train_b, test_b, opts, write_samples=modality.write_samples, unit=modality.unit,
+                      live=live, quiet=quiet)
+    if resume:
+        trainer.restore()                       # a damaged checkpoint fails here, before anything is written
+        if trainer.epoch >= opts.epochs:
+            print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs", file=sys.stderr)
+            return run
+    with run.lock():                            # one writer per run: a second process is told which holds it
+        if resume:
+            run.update_config(train=opts.to_json())
+        if not quiet:
+            print(f"training {model.name} on {modality.announce(model, ds, train_b, run.config['data'])} on "
+                  f"{model.device} → {run.path}", file=sys.stderr)
+        try:
+            trainer.fit()
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: the checkpoint of epoch {trainer.epoch} is kept; "
+                  f"continue with: genlab train --resume {run.path}", file=sys.stderr)
+            raise
+    return run
+
+
+def load(path: str | Path, device: str | torch.device = "cpu"):
+    """The trained model of a run directory, in eval mode, ready to sample (`from_pretrained` too)."""
+    return _load_run(path, device=device)
+
+
+def sample(run: str | Path, n: int = 16, *, seed: int = 0, device: str | torch.device = "cpu", **how):
+    """n samples of a run, as its kind of data gives them: images N×C×H×W in [0, 1], or lines of text.
+    `how`: condition= (class labels) for images; temperature=, greedy= for text."""
+    model = load(run, device=setup_torch(device))
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    return modalities.get(model.modality).draw(model, n, g, **how)
+
+
+def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int | None = None,
+             features: str | None = None, device: str | torch.device = "auto", threads: int | None = None,
+             live: bool | None = None) -> list[dict]:
+    """The chosen figures of each run on its test split, one dict per run, each also written to RUN/eval.json.
+    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation"."""
+    from .evaluation.quality import SampleQuality
+    from .evaluation.sample_quality import METRICS
+
+    runs = [Run.open(p) for p in ([runs] if isinstance(runs, (str, Path)) else runs)]
+    if not runs:
+        raise UserError("name at least one run to evaluate")
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise UserError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+    if iwae_k < 0:
+        raise UserError(f"--iwae-k must be 0 or more, not {iwae_k}")
+    kinds = {modalities.of_run(r).name for r in runs}
+    if len(kinds) > 1:
+        raise UserError(f"evaluate {' runs and '.join(sorted(kinds))} runs separately: their figures are not alike")
+    modality = modalities.of_run(runs[0])
+    wants_quality = bool(set(metrics) - {"likelihood"})
+    if wants_quality and not modality.sample_metrics:
+        raise UserError(f"--metrics {','.join(metrics)}: {modality.name} runs have the likelihood figures only")
+    dev = setup_torch(device, threads)
+    quality = SampleQuality(metrics, samples, features, dev) if wants_quality else None
+    results = []
+    for run in runs:
+        model = load(run.path, device=dev)
+        ds = modality.reload(run)
+        d = run.config["data"]
+        result = {"run": str(run.path), "model": model.name, "data": d["spec"], "data_hash": d.get("hash"),
+                  **modality.describe_run(model, run, ds), "epochs": (run.metrics() or [{"epoch": 0}])[-1]["epoch"]}
+        if "likelihood" in metrics:
+            result.update(modality.likelihood(model, run, ds, iwae_k=iwae_k, live=live))
+        if quality is not None:
+            result.update(quality.report(model, run.path, d.get("hash"), ds, d["binarize"], live))
+        write_json(run.path / "eval.json", result)
+        results.append(result)
+    return results
+
+
+def format_results(results: list[dict]) -> str:
+    """The table `genlab eval` prints for these results (all of one kind of data)."""
+    if not results:
+        return ""
+    return modalities.of_run(Run.open(results[0]["run"])).format_table(results)

@@ -1,0 +1,48 @@
+"""Sample metrics for a list of runs: one judge (feature network, reference images and the data's own rows:
+the test images and the real-versus-real floor) per data set and pixel kind, built on first use and shared
+by every run of that data."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from ..training.progress import Progress
+from .features import builtin_network, torchscript_network
+from .sample_quality import FEATURE_METRICS, SAMPLE_BATCH, SampleJudge, default_samples, draw_samples, within_floor
+
+
+class SampleQuality:
+    def __init__(self, metrics, samples: int | None, features: str | None, device):
+        self.metrics, self.samples, self.features, self.device = metrics, samples, features, device
+        self.judges = {}
+
+    def judge(self, data_hash: str, ds, binarize: str, live) -> SampleJudge:
+        key = (data_hash, binarize)
+        if key not in self.judges:
+            metrics = [m for m in self.metrics if m != "likelihood"]
+            network = None
+            if self.features:
+                network = torchscript_network(self.features, ds.shape, self.device)
+            elif FEATURE_METRICS & set(metrics):
+                if ds.num_classes < 2:
+                    raise UserError(f"{ds.name} has no class labels for genlab to train a feature network on: "
+                                    "pass --features PATH (a TorchScript network), or --metrics memorisation")
+                network = builtin_network(ds, self.device,
+                                          lambda total, label: Progress(total, label, unit="img", live=live))
+            n = self.samples or default_samples(ds)
+            self.judges[key] = SampleJudge(ds, binarize, n, metrics, network, self.device)
+        return self.judges[key]
+
+    def report(self, model, run_path: Path, data_hash: str, ds, binarize: str, live) -> dict:
+        judge = self.judge(data_hash, ds, binarize, live)
+        bar = Progress(-(-judge.n // SAMPLE_BATCH), f"sample {run_path}", live=live)
+        t = time.perf_counter()
+        images = draw_samples(model, judge.n, binary=model.info.pixels == "binary", progress=bar)
+        bar.close()
+        sampling = time.perf_counter() - t
+        out = judge.judge(images, memorise_picture=Path(run_path) / "memorisation.png")
+        out["seconds"]["sampling"] = round(sampling, 2)
+        floor = judge.floor_row()
+        return {**out, "feature_network": judge.network.name if judge.network else None,
+                "data_reference": judge.data_row(), "data_floor": floor, "within_floor": within_floor(out, floor)}

@@ -1,0 +1,126 @@
+"""The contract of a modality: one kind of data (images, text; sound and video next) and everything the
+floors above the models need to know about it. Commands and the library ask a run's modality once and
+never branch on the kind of data themselves.
+
+A modality owns: which data specs are its own and how they load; the Info a model builds itself from (saved
+in config.json); the batches of a split; how a user's input (an image file, a line of text) becomes a
+model's input; how samples are written (a PNG grid, lines of text); its likelihood figures with their
+baselines, and the table they are printed in.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..errors import UserError
+
+
+FLAGS = {"label": "--class"}          # option names whose flag is spelled otherwise
+
+
+class Modality:
+    name: ClassVar[str]              # "image", "text": what models declare as their `modality`
+    noun: ClassVar[str]              # the data in a sentence: "images", "text"
+    verb: ClassVar[str]              # what its models make: "draws images", "writes text"
+    unit: ClassVar[str]              # what one example is called on a progress bar ("img", "line")
+    data_hint: ClassVar[str]         # the specs it takes, for messages
+    data_options: ClassVar[tuple[str, ...]] = ()     # options of `genlab train` / `genlab data` it reads
+    sample_options: ClassVar[tuple[str, ...]] = ()   # options of `genlab sample` it reads
+    views: ClassVar[tuple[str, ...]] = ()            # the `genlab explore` views it has
+    sample_metrics: ClassVar[bool] = False           # sample-quality figures besides the likelihood
+
+    # ---- data ----
+    def owns(self, spec: str) -> bool:
+        raise NotImplementedError
+
+    def availability(self) -> list[tuple[str, bool, str]]:
+        """(name, available, why) for each built-in data set, and a row for the user's own."""
+        raise NotImplementedError
+
+    def load(self, spec: str, options: dict) -> Any:
+        raise NotImplementedError
+
+    def prepare(self, ds, model_cls, config, options: dict):
+        """The Info of a new run (what the model builds itself from), and its config.json "data" record."""
+        raise NotImplementedError
+
+    def reload(self, run, warn: bool = True):
+        """A run's data, read again from its record in config.json; warns when its content changed."""
+        raise NotImplementedError
+
+    def batches(self, ds, info, record: dict, *, batch_size: int, seed: int, device):
+        """(train, test): the training split shuffled and reseeded every epoch, the test split fixed."""
+        raise NotImplementedError
+
+    def announce(self, model, ds, train, record: dict) -> str:
+        """What trains on, in a few words, for the line that starts training."""
+        raise NotImplementedError
+
+    def describe(self, ds, options: dict, output: str | None) -> None:
+        """`genlab data NAME`: what the data set is, and its examples."""
+        raise NotImplementedError
+
+    # ---- what a model writes and reads ----
+    def write_samples(self, model, stem: Path, n: int, generator) -> Path:
+        """Training's per-epoch samples, at `stem` with this modality's suffix."""
+        raise NotImplementedError
+
+    def draw(self, model, n: int, generator, **how):
+        """n samples as a user of this kind of data wants them (images N×C×H×W in [0, 1]; lines of text)."""
+        raise NotImplementedError
+
+    def sample(self, model, n: int, options: dict, output: str | None, generator) -> None:
+        """`genlab sample`: draw n and show or write them."""
+        raise NotImplementedError
+
+    def read_input(self, model, value: str) -> torch.Tensor:
+        """A user's input (an image file, a line of text) as the model's input: a batch of one."""
+        raise NotImplementedError
+
+    # ---- figures ----
+    def likelihood(self, model, run, ds, *, iwae_k: int, live) -> dict:
+        raise NotImplementedError
+
+    def describe_run(self, model, run, ds) -> dict:
+        """The modality's own lines of a run's evaluation record (its pixels, its test size, ...)."""
+        raise NotImplementedError
+
+    def format_table(self, results: list[dict]) -> str:
+        raise NotImplementedError
+
+    def explore(self, model, view: str, options: dict) -> None:
+        """`genlab explore RUN VIEW`: one of `views`, written or printed."""
+        raise NotImplementedError
+
+    # ---- shared helpers ----
+    _all: ClassVar[list["Modality"]] = []
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Modality._all.append(cls)
+
+    def refuse(self, options: dict, allowed: tuple[str, ...], what: str) -> None:
+        """Refuse, with one line, an option given that belongs to another kind of data."""
+        for key, value in options.items():
+            if key not in allowed and value not in (None, False):
+                owners = [m.name for m in Modality._all
+                          if key in m.data_options + m.sample_options and m is not type(self)]
+                whose = f" is for {' and '.join(owners)} models;" if owners else ""
+                flag = FLAGS.get(key, "--" + key.replace("_", "-"))
+                raise UserError(f"{flag}{whose} it does not apply to {what}")
+
+    def refuse_view(self, model, view: str) -> None:
+        if view not in self.views:
+            owners = [m.name for m in Modality._all if view in m.views]
+            raise UserError(f"{view} is for {' and '.join(owners) or 'other'} models; {model.name} {self.verb}, "
+                            f"and has {' and '.join(self.views)}")
+
+    @staticmethod
+    def warn_changed(run, new_hash: str, what: str) -> None:
+        d = run.config["data"]
+        if new_hash != d.get("hash"):
+            print(f"genlab: warning: the {what} behind {d['spec']!r} changed since {run.path} was trained "
+                  f"(hash {new_hash} vs {d.get('hash')}): figures may not compare", file=sys.stderr)

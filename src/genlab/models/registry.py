@@ -1,0 +1,37 @@
+"""Models by name: one line a model. `get_model_class("vae")` imports the model's file on first use, so the
+registry imports no model and no model imports the registry."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import UserError
+
+# name -> "module:Class" under genlab.models
+MODELS = {
+    "ae": "latent.autoencoder:Autoencoder",
+    "vae": "latent.vae:VAE",
+    "cvae": "latent.cvae:ConditionalVAE",
+    "gmm": "latent.gmm:GaussianMixture",
+    "sentence-vae": "latent.sentence_vae:SentenceVAE",
+    "pixelcnn": "autoregressive.pixelcnn:PixelCNN",
+    "gated-pixelcnn": "autoregressive.gated_pixelcnn:GatedPixelCNN",
+    "pixelrnn-row": "autoregressive.row_lstm:RowLSTM",
+    "pixelrnn-diag": "autoregressive.diagonal_bilstm:DiagonalBiLSTM",
+    "pixel-lstm": "autoregressive.pixel_lstm:PixelLSTM",
+    "gan": "adversarial.gan:GAN",
+    "dcgan": "adversarial.dcgan:DCGAN",
+    "wgan": "adversarial.wgan:WGAN",
+    "wgan-gp": "adversarial.wgan_gp:WGANGP",
+    "cgan": "adversarial.cgan:ConditionalGAN",
+}
+
+
+def model_names() -> list[str]:
+    return sorted(MODELS)
+
+
+def get_model_class(name: str):
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; known: {', '.join(model_names())}")
+    module, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)

@@ -1,0 +1,78 @@
+"""Gradient clipping and a learning-rate schedule for any model: models call `opt.step()` themselves inside
+`train_step`, so the trainer hands them optimisers whose `step()` does both."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+
+def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
+    """The share of the base learning rate at (0-based) `step` of a run of `total` steps: a linear warm-up
+    over `warmup` steps, then constant, or a cosine or linear decay that reaches 0 at step `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    p = min(max((step - warmup) / max(total - warmup, 1), 0.0), 1.0)
+    return 0.5 * (1 + math.cos(math.pi * p)) if schedule == "cosine" else 1.0 - p
+
+
+class ManagedOptimizer:
+    """An optimiser whose `step()` first clips the gradients of its own parameters to `clip` (0: off) and
+    sets each group's learning rate to its base rate times `factor()`.
+
+    The factor is read from the trainer's step count, not counted per optimiser, so a GAN whose critic
+    steps five times per batch follows the same schedule as its generator."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, clip: float = 0.0,
+                 factor: Callable[[], float] | None = None):
+        self.optimizer, self.clip, self.factor = optimizer, clip, factor
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self._apply_schedule()
+
+    def _params(self):
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def _apply_schedule(self) -> None:
+        if self.factor is not None:
+            f = self.factor()
+            for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+                g["lr"] = base * f
+
+    def step(self, closure=None):
+        if self.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self._params(), self.clip)
+        self._apply_schedule()
+        return self.optimizer.step(closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    @property
+    def state(self):
+        return self.optimizer.state
+
+    def state_dict(self) -> dict:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state)
+
+    # The schedule's own state: the base rates its factor multiplies (the groups hold the scheduled rate).
+    def schedule_state(self) -> dict:
+        return {"base_lrs": list(self.base_lrs)}
+
+    def load_schedule_state(self, state: dict) -> None:
+        self.base_lrs = [float(x) for x in state["base_lrs"]]
+        self._apply_schedule()
+
+    def __getattr__(self, name):           # anything else a model asks of its optimiser
+        if name == "optimizer":
+            raise AttributeError(name)
+        return getattr(self.optimizer, name)

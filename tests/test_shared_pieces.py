@@ -1,0 +1,54 @@
+"""The pieces several models share, checked against independent computations: the Gaussian KL term, the
+IWAE bound, and the choice between a fully connected and a convolutional net."""
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from genlab.models.adversarial.base import NetConfig as AdversarialNetConfig
+from genlab.models.latent.gaussian import gaussian_kl, iwae_nll
+from genlab.models.latent.nets import NetConfig as LatentNetConfig
+from genlab.models.nets import choose_net
+
+
+def test_gaussian_kl_is_the_closed_form_of_torch_distributions():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(5, 4) * 2, torch.randn(5, 4)
+    expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(gaussian_kl(mu, logvar), expected, atol=1e-5)
+    assert torch.equal(gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2))   # q = p
+
+
+def test_iwae_with_one_sample_is_the_one_sample_negative_elbo_on_the_same_noise():
+    torch.manual_seed(0)
+    mu, logvar, x = torch.randn(6, 3), torch.randn(6, 3) * 0.5, torch.randn(6, 3)
+
+    def log_likelihood(z):               # log p(x | z) = log N(x; z, 1), x repeated for each draw
+        return Normal(z, 1.0).log_prob(x.repeat(len(z) // len(x), 1)).sum(1)
+
+    torch.manual_seed(7)
+    bound = iwae_nll(mu, logvar, log_likelihood, k=1, chunk=1)
+    torch.manual_seed(7)
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * torch.randn(1, *mu.shape)[0]
+    elbo = log_likelihood(z) + Normal(0.0, 1.0).log_prob(z).sum(1) - Normal(mu, std).log_prob(z).sum(1)
+    assert torch.allclose(bound, -elbo, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, latent, adversarial", [
+    ((1, 8, 8), "mlp", "mlp"),          # the digits: both families stay fully connected
+    ((1, 16, 16), "mlp", "conv"),       # from 16 px the GANs take DCGAN's nets
+    ((1, 28, 28), "conv", "conv"),      # MNIST: convolutions for both
+    ((3, 32, 32), "conv", "conv"),
+    ((1, 1, 1), "mlp", "mlp"),          # the 2-D toys
+    ((2, 1, 1), "mlp", "mlp"),
+])
+def test_auto_picks_each_familys_net(shape, latent, adversarial):
+    assert LatentNetConfig().net_kind(shape) == latent
+    assert AdversarialNetConfig().net_kind(shape) == adversarial
+    assert choose_net("auto", shape, conv_from=LatentNetConfig.conv_from) == latent
+
+
+def test_a_forced_net_is_kept_whatever_the_shape():
+    for kind in ("mlp", "conv"):
+        assert choose_net(kind, (1, 1, 1), conv_from=16) == kind
+        assert LatentNetConfig(net=kind).net_kind((3, 64, 64)) == kind
