@@ -536,3 +536,16 @@ def test_file_names_that_are_not_utf8(tmp_path):
     ds = load_folder(str(folder))
     assert ds.class_names == ("chat\\xe9", "dogs")
     " ".join(ds.class_names).encode("utf-8")            # printable anywhere
+
+
+def test_the_demo_never_empties_a_folder_it_did_not_make(tmp_path, capsys):
+    """`genlab demo --out DIR` once deleted DIR/runs with whatever the user had there."""
+    out = tmp_path / "mine"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / "precious.txt").write_text("the user's own")
+    (out / "notes.md").write_text("also theirs")
+    code = run_cli("demo", "--out", out, "--epochs", "1")
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "already exists and is not empty" in err
+    assert (out / "runs" / "precious.txt").read_text() == "the user's own"
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.md", "precious.txt", "runs"]

@@ -157,7 +157,7 @@ def test_it_learns_poems_better_than_a_unigram_model_and_uses_its_code(poems, ca
     assert result["kl_nats_per_line"] > 0.2                    # twice the posterior-collapse warning's threshold
     assert json.loads((poems / "eval.json").read_text()) == result
     rows = metrics(poems)
-    assert rows[-1]["test_nelbo"] < rows[0]["test_nelbo"] and rows[-1]["kl_weight"] == 1.0
+    assert rows[-1]["test_nelbo_nats_per_line"] < rows[0]["test_nelbo_nats_per_line"] and rows[-1]["kl_weight"] == 1.0
     assert all(r["kl"] > 0.1 and r["tokens_per_s"] > 0 and "warning" not in r for r in rows)
 
 

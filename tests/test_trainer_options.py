@@ -246,9 +246,9 @@ def test_tensorboard_writes_event_files(digits, tmp_path):
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     tags = events.Tags()["scalars"]
-    assert "train/loss" in tags and "epoch/test_nelbo" in tags
+    assert "train/loss" in tags and "epoch/test_nelbo_nats" in tags
     assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 21))
-    assert [e.step for e in events.Scalars("epoch/test_nelbo")] == [10, 20]
+    assert [e.step for e in events.Scalars("epoch/test_nelbo_nats")] == [10, 20]
 
 
 def test_tensorboard_missing_is_one_line_saying_how_to_install_it(monkeypatch):

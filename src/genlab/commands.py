@@ -117,13 +117,13 @@ def cmd_explore(args) -> int:
 
 def cmd_complete(args) -> int:
     from .explore.completion import completions
-    from .modalities.image import class_condition, write_grid
+    from .modalities.image import write_grid
 
     model = _model(args)
     if "complete" not in model.abilities:
         raise UserError(f"{model.name} cannot complete images: completion needs an autoregressive model "
                         f"(pixelcnn, gated-pixelcnn, pixelrnn-row, pixelrnn-diag, pixel-lstm)")
-    class_condition(model, args.label, 1)       # a wrong --class is refused before any work
+    model.class_condition(args.label, 1)        # a wrong --class is refused before any work
     x = modalities.get(model.modality).read_input(model, args.image)
     images = completions(model, x, args.cover, args.n, seed=args.seed, label=args.label)
     write_grid(images, args.output, nrow=len(images))

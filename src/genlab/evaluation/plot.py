@@ -1,7 +1,9 @@
 """The sample-quality table as a picture: where each run stands in precision/recall and density/coverage
-(the held-out test images marked as the target), and FID side by side."""
+(the held-out test images and the real-versus-real floor marked as targets), and FID side by side; every
+figure with its bootstrap standard deviation as an error bar."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -25,30 +27,44 @@ def draw_quality(results: list[dict], out: str | Path) -> Path:
         raise UserError("--plot needs sample metrics: add --metrics prdc,fid (or all)")
     out = check_plot_path(out)
     names = [Path(r["run"]).name for r in runs]
-    # The test images judged like samples: one target per data set and pixel kind (binarised, 8-bit, ...).
-    refs = {f"{r['data']} {r['pixels'].split()[0]}": r["data_reference"] for r in runs if r.get("data_reference")}
+    # Real images judged like samples, per data set and pixel kind (binarised, 8-bit, ...): the held-out test
+    # images, and the floor (as many training images again, disjoint from the reference).
+    targets = {}
+    for r in runs:
+        data = f"{r['data']} {r['pixels'].split()[0]}"
+        for key, label, colour in (("data_reference", "test images", "black"), ("data_floor", "training images", "grey")):
+            if r.get(key):
+                targets[f"{data} {label}"] = (r[key], colour)
+
+    def value(r, key):
+        v = r.get(key)
+        return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+    def std(r, key):
+        return value(r, f"{key}_std") or 0.0
+
     fig, axes = plt.subplots(1, 3, figsize=(16, 5))
     for ax, (kx, ky) in zip(axes[:2], (("recall", "precision"), ("coverage", "density"))):
         for name, r in zip(names, runs):
-            if kx in r:
-                ax.scatter(r[kx], r[ky], s=30)
+            if value(r, kx) is not None and value(r, ky) is not None:
+                ax.errorbar(r[kx], r[ky], xerr=std(r, kx), yerr=std(r, ky), fmt="o", ms=5, capsize=2)
                 ax.annotate(name, (r[kx], r[ky]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        for data, ref in refs.items():
-            if kx in ref:
-                ax.scatter(ref[kx], ref[ky], marker="*", s=200, color="black")
-                ax.annotate(f"{data} test images", (ref[kx], ref[ky]), fontsize=7, xytext=(4, -10),
-                            textcoords="offset points")
+        for label, (ref, colour) in targets.items():
+            if value(ref, kx) is not None and value(ref, ky) is not None:
+                ax.errorbar(ref[kx], ref[ky], xerr=std(ref, kx), yerr=std(ref, ky), fmt="*", ms=14, color=colour,
+                            capsize=2)
+                ax.annotate(label, (ref[kx], ref[ky]), fontsize=7, xytext=(4, -10), textcoords="offset points")
         ax.set_xlabel(kx)
         ax.set_ylabel(ky)
         ax.set_xlim(-0.02, 1.05)
         ax.grid(alpha=0.3)
-    fids = [(n, r["fid"]) for n, r in zip(names, runs) if "fid" in r]
-    fids += [(f"{d} test images", ref["fid"]) for d, ref in refs.items() if "fid" in ref]
+    fids = [(n, r, "C0") for n, r in zip(names, runs) if value(r, "fid") is not None]
+    fids += [(label, ref, colour) for label, (ref, colour) in targets.items() if value(ref, "fid") is not None]
     if fids:
-        axes[2].barh([n for n, _ in fids], [v for _, v in fids],
-                     color=["black" if n.endswith("test images") else "C0" for n, _ in fids])
+        axes[2].barh([n for n, _, _ in fids], [r["fid"] for _, r, _ in fids], xerr=[std(r, "fid") for _, r, _ in fids],
+                     color=[c for _, _, c in fids], capsize=2)
         axes[2].invert_yaxis()
-        axes[2].set_xlabel("FID (lower is better)")
+        axes[2].set_xlabel("FID (lower is better; bars: ± one bootstrap std)")
         axes[2].tick_params(axis="y", labelsize=7)
     network = next((r["feature_network"] for r in runs if r.get("feature_network")), "")
     fig.suptitle(f"{runs[0]['samples']} samples per run; features: {network}", fontsize=9)

@@ -39,7 +39,7 @@ def completions(model: GenerativeModel, x: torch.Tensor, cover: str, n: int = 8,
                 label: int | None = None) -> torch.Tensor:
     """For one image x (1×C×H×W): the original, the covered input (covered pixels grey) and n
     completions, as n + 2 images in a row."""
-    if not hasattr(model, "complete"):
+    if "complete" not in model.abilities:
         raise UserError(f"{model.name} cannot complete images: completion needs an autoregressive model "
                         f"(pixelcnn, gated-pixelcnn, pixelrnn-row, pixelrnn-diag, pixel-lstm)")
     _, _, h, w = x.shape

@@ -9,7 +9,7 @@ from ..models.base import GenerativeModel
 
 
 def require(model: GenerativeModel, *capabilities: str) -> None:
-    missing = [c for c in capabilities if not hasattr(model, c)]
+    missing = [c for c in capabilities if c not in model.abilities]
     if missing:
         raise UserError(f"{model.name} has no {' or '.join(missing)}: this view needs a model with a code "
                         f"(ae, vae, cvae, ...)")
@@ -73,7 +73,7 @@ def classify(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
 
     def score(c: int) -> torch.Tensor:
         y = torch.full((len(x),), c, device=x.device)
-        return -model.iwae_nll(x, y, k=20) if hasattr(model, "iwae_nll") else model.log_prob(x, y)
+        return -model.iwae_nll(x, y, k=20) if model.has_iwae else model.log_prob(x, y)
 
     scores = torch.stack([score(c) for c in range(k)], 1)
     return scores.argmax(1)
@@ -82,7 +82,7 @@ def classify(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def style(model: GenerativeModel, x: torch.Tensor, label: int | None = None) -> torch.Tensor:
     """One example's style drawn as every class. Without a label, the model's own best guess of it."""
-    if not hasattr(model, "style"):
+    if "style" not in model.abilities:
         raise UserError(f"{model.name} is not conditional: the style view needs a model trained with classes "
                         f"(cvae)")
     if label is None:
@@ -93,13 +93,5 @@ def style(model: GenerativeModel, x: torch.Tensor, label: int | None = None) -> 
 
 
 def _labels(model: GenerativeModel, label: int | None, n: int) -> torch.Tensor | None:
-    k = model.info.num_classes if getattr(model, "needs_labels", False) else 0
-    if k == 0:
-        if label is not None:
-            raise UserError(f"{model.name} is not conditional: --class does not apply")
-        return None
-    if label is None:
-        label = 0
-    if not 0 <= label < k:
-        raise UserError(f"--class must be between 0 and {k - 1}, not {label}")
-    return torch.full((n,), label, dtype=torch.long, device=model.device)
+    """The class of n images (class 0 when a conditional model is given none)."""
+    return model.class_condition(0 if label is None and model.num_conditions else label, n)

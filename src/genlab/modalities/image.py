@@ -100,7 +100,7 @@ class ImageModality(Modality):
 
     def sample(self, model, n, options, output, generator):
         self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        condition = class_condition(model, options.get("label"), n)
+        condition = model.class_condition(options.get("label"), n)
         write_grid(self.draw(model, n, generator, condition), output or "samples.png",
                    options.get("nrow"))
 
@@ -170,15 +170,3 @@ class ImageModality(Modality):
 
 def write_grid(images: torch.Tensor, output: str, nrow=None) -> None:
     print(f"wrote {save_grid(images, output, nrow=nrow)}", file=sys.stdout)
-
-
-def class_condition(model, label: int | None, n: int) -> torch.Tensor | None:
-    """The class labels of n samples asked for with --class; refused with one line for a model that
-    takes no class, or a class it does not have."""
-    if label is None:
-        return None
-    if model.condition_kind != "class":
-        raise UserError(f"{model.name} is not conditional: --class does not apply")
-    if not 0 <= label < model.num_conditions:
-        raise UserError(f"--class must be between 0 and {model.num_conditions - 1}, not {label}")
-    return torch.full((n,), label, dtype=torch.long, device=model.device)

@@ -93,6 +93,17 @@ class GenerativeModel(nn.Module):
         if n is not None and condition.dim() > 0 and len(condition) != n:
             raise UserError(f"{len(condition)} conditions for {n} examples")
 
+    def class_condition(self, label: int | None, n: int) -> torch.Tensor | None:
+        """The class labels of n examples asked for with --class (None: none asked for); refused with one
+        line for a model that takes no class, or a class it does not have."""
+        if label is None:
+            return None
+        if self.condition_kind != "class":
+            raise UserError(f"{self.name} is not conditional: --class does not apply")
+        if not 0 <= label < self.num_conditions:
+            raise UserError(f"--class must be between 0 and {self.num_conditions - 1}, not {label}")
+        return torch.full((n,), label, dtype=torch.long, device=self.device)
+
     @classmethod
     def declaration(cls) -> dict:
         """What `genlab train --list` shows beside the name."""

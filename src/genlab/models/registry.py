@@ -18,6 +18,7 @@ MODELS = {
     "pixelrnn-row": "autoregressive.row_lstm:RowLSTM",
     "pixelrnn-diag": "autoregressive.diagonal_bilstm:DiagonalBiLSTM",
     "pixel-lstm": "autoregressive.pixel_lstm:PixelLSTM",
+    "made": "autoregressive.made:MADE",
     "gan": "adversarial.gan:GAN",
     "dcgan": "adversarial.dcgan:DCGAN",
     "wgan": "adversarial.wgan:WGAN",

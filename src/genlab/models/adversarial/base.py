@@ -119,8 +119,7 @@ class AdversarialModel(GenerativeModel):
         real, c = x * 2 - 1, self.cond(y)
         logs, fake_out = self._discriminator_step(real, c, optimizers["discriminator"])
         self.critic_steps += 1
-        self._calls = getattr(self, '_calls', 0) + 1
-        if self._calls % self.n_critic == 0:
+        if int(self.critic_steps) % self.n_critic == 0:
             logs.update(self._generator_step(len(real), c, optimizers["generator"]))
         else:
             with torch.no_grad():

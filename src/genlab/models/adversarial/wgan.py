@@ -4,10 +4,13 @@ lowers it. The estimate is a loss that means something: it falls as samples impr
 every step under "wasserstein" and plotted against training time.
 
 As the paper: RMSProp (momentum-based optimisers made the critic unstable), c = 0.01, n_critic = 5
-critic steps per generator step; the DCGAN nets, batch norm kept in the critic. The learning rate is
-0.0002, not the paper's 0.00005: on mnist that one needs about four times the epochs for the same
-samples (20 epochs still blotchy), and 0.0002 stays stable (`--lr 5e-5` gives the paper's).
-The paper's extra 100 critic steps during the first 25 and every 500th generator step are left out.
+critic steps per generator step, each critic step on a fresh batch (Algorithm 1; an epoch is one critic
+pass over the data, so len(train) / 5 generator steps); the DCGAN nets, batch norm kept in the critic.
+The learning rate is 0.0002, not the paper's 0.00005: on mnist that one needed about four times the
+epochs for the same samples (20 epochs still blotchy; measured when every batch served all 5 critic
+steps), and 0.0002 stays stable (`--lr 5e-5` gives the paper's).
+The reference code's extra 100 critic steps during the first 25 and every 500th generator step (not in
+the paper's Algorithm 1) are left out.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from .indicators import critic_accuracy
 @dataclass
 class WGANConfig(NetConfig):
     clip: float = option(0.01, "every critic weight is clipped to [-clip, clip] after each critic step", low=0.0)
-    n_critic: int = option(5, "critic steps per generator step", low=1)
+    n_critic: int = option(5, "critic steps per generator step, each on its own batch", low=1)
 
 
 class WGAN(AdversarialModel):

@@ -2,7 +2,9 @@
 
 The critic's loss is E C(G(z)) − E C(x) + λ·E (‖∇C(x̂)‖₂ − 1)², x̂ drawn uniformly on the lines between
 real and fake pairs; λ = 10. No batch norm in the critic (the penalty is per example, batch norm would
-mix them). As the paper: Adam(0.0001, β = (0, 0.9)), n_critic = 5. "wasserstein" is logged every step.
+mix them). As the paper: Adam(0.0001, β = (0, 0.9)), n_critic = 5 critic steps per generator step, each
+on a fresh batch (Algorithm 1; an epoch is one critic pass over the data, so len(train) / 5 generator
+steps). "wasserstein" is logged every step, on that step's batch before the critic's update.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from .indicators import critic_accuracy
 @dataclass
 class WGANGPConfig(NetConfig):
     gp_weight: float = option(10.0, "λ, the weight of the gradient penalty", low=0.0)
-    n_critic: int = option(5, "critic steps per generator step", low=1)
+    n_critic: int = option(5, "critic steps per generator step, each on its own batch", low=1)
 
 
 class WGANGP(AdversarialModel):

@@ -5,6 +5,9 @@ A model supplies its network as `forward(inp, condition)` -> logits N×(C·K)×H
 image as `Pixels.encode` gives it and the logits at (pixel i, channel c) depend only on earlier pixels and
 earlier channels of pixel i; and the cached step of that same network (`cache_start`, `cache_row`,
 `cache_step`), which must give the same logits.
+
+Trained with Adam (the trainer's default rate, 0.001), not the RMSProp with hand-set schedules of
+van den Oord et al. 2016: the usual choice of their re-implementations, with no schedule to tune per data set.
 """
 from __future__ import annotations
 
