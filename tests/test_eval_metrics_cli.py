@@ -18,18 +18,27 @@ def test_eval_all_metrics_compares_models_with_the_data_itself(runs, capsys, tmp
     from PIL import Image
     assert Image.open(tmp_path / "quality.png").size[0] > 1000         # three panels side by side
     assert "FID" in table and "(test images)" in table and "genlab classifier v" in table
+    assert "(training images)" in table and "floor" in table
     vae = json.loads((runs["vae"] / "eval.json").read_text())
     ae = json.loads((runs["ae"] / "eval.json").read_text())
     gmm = json.loads((runs["gmm"] / "eval.json").read_text())
     for r in (vae, ae, gmm):
         for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_covered",
-                    "modes_kl", "inception_score", "memorisation_ratio", "near_copies", "feature_network"):
+                    "modes_kl", "inception_score", "memorisation_ratio", "near_copies", "feature_network",
+                    "fid_std", "precision_std", "recall_std", "density_std", "coverage_std", "modes_covered_std",
+                    "modes_kl_std", "inception_score_std", "memorisation_ratio_std", "near_copies_std",
+                    "data_floor", "within_floor"):
             assert key in r, key
-        assert r["samples"] == 359 and (runs["vae"].parent / os.path.basename(r["run"]) / "memorisation.png").is_file()
+        assert r["fid_std"] > 0 and r["precision_std"] > 0
+        # Default: half the training split, so that the floor is as many training images again.
+        assert r["samples"] == 1438 // 2 == r["data_floor"]["samples"]
+        assert (runs["vae"].parent / os.path.basename(r["run"]) / "memorisation.png").is_file()
     assert "nelbo_nats" in vae and "nll_bpd" in gmm                       # likelihood in the same figures
     # The held-out test images are the ceiling every model is measured against.
-    ref = vae["data_reference"]
+    ref, floor = vae["data_reference"], vae["data_floor"]
     assert ref["fid"] < vae["fid"] and ref["modes_covered"] == 10 and ref["precision"] > 0.8
+    # At this n the floor's noise is well below the gap: neither tiny model passes for real data by FID.
+    assert floor["fid"] + 2 * floor["fid_std"] < vae["fid"] and "fid" not in vae["within_floor"] + ae["within_floor"]
     # The lecture's point: decoding N(0, I) codes through a plain autoencoder gives poor images; the VAE,
     # trained for exactly that, gives better ones.
     assert vae["fid"] < ae["fid"]

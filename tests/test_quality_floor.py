@@ -46,12 +46,15 @@ def digits():
 @pytest.fixture(scope="module")
 def judged(digits, tmp_path_factory):
     """At the test split's size: samples that are the held-out test images, and uniform noise."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)           # module-wide: `one_thread` covers only each test's own call
     n = len(digits.test_x)
     quality = SampleQuality(METRICS, n, None, "cpu")
     test = real_images(digits.test_x, "dynamic", None, "cpu", seed=1)      # the judge's own test images
     real = quality.report(real_model(test), tmp_path_factory.mktemp("real"), "h", digits, "dynamic", False)
     noise = FakeModel(lambda m, g: torch.rand(m, 1, 8, 8, generator=g))
     bad = quality.report(noise, tmp_path_factory.mktemp("noise"), "h", digits, "dynamic", False)
+    torch.set_num_threads(threads)
     return {"real": {"name": "real", "model": "fake", "data": "digits", "data_hash": "h",
                      "pixels": "dynamic (binary)", **real},
             "noise": {"name": "noise", "model": "fake", "data": "digits", "data_hash": "h",

@@ -7,10 +7,11 @@ import scipy.linalg
 import torch
 
 from genlab.evaluation import neighbours
-from genlab.evaluation.fid import fid, frechet_distance, kid, polynomial_mmd2
+from genlab.evaluation.fid import fid, fid_resampled, frechet_distance, kid, polynomial_mmd2
 from genlab.evaluation.memorisation import memorisation
 from genlab.evaluation.modes import inception_score, mode_coverage
-from genlab.evaluation.prdc import density_coverage, precision_recall
+from genlab.evaluation.prdc import density_coverage, prdc_resampled, precision_recall
+from genlab.evaluation.sample_quality import bootstrap_indices, within_floor
 
 
 def scipy_fid(a, b):
@@ -128,11 +129,6 @@ def test_memorisation_tells_copies_from_new_images():
 
 
 # ---- uncertainty: bootstrap over the samples ----
-
-from genlab.evaluation.fid import fid_resampled  # noqa: E402
-from genlab.evaluation.prdc import prdc_resampled  # noqa: E402
-from genlab.evaluation.sample_quality import bootstrap_indices, within_floor  # noqa: E402
-
 
 def test_a_resample_that_draws_every_sample_once_gives_the_figures_themselves():
     g = torch.Generator().manual_seed(6)

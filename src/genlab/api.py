@@ -79,6 +79,8 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
                                    "epochs": epochs or cls.default_epochs,
                                    "batch_size": batch_size or cls.default_batch_size,
                                    "lr": lr or cls.default_lr, "seed": seed, "samples": samples})
+    if not epochs:              # the model's default: its optimiser steps over this data's size
+        opts.epochs = cls.epochs_for(record["train"], opts.batch_size)
     # Batches before the run exists: data that cannot be batched writes nothing.
     train_b, test_b = modality.batches(ds, info, record, batch_size=opts.batch_size, seed=seed, device=dev)
     run = Run.create(out or next_run_dir(cls.name, data),
@@ -93,6 +95,9 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
     run = Run.open(path)
     modality = modalities.of_run(run)
     dev = setup_torch(device, threads)
+    restart = not run.has_checkpoint()          # it died before its first checkpoint: start it again, same seed
+    if restart:
+        torch.manual_seed(run.config.get("seed", 0))
     net = run.build_model().to(dev)
     # A run saved before a model's default trainer options existed resumes with them (clipping, ...).
     _check_positive(epochs=epochs)
@@ -102,7 +107,8 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
     ds = modality.reload(run)
     train_b, test_b = modality.batches(ds, net.info, run.config["data"], batch_size=opts.batch_size,
                                        seed=opts.seed, device=dev)
-    return _fit(run, net, modality, ds, train_b, test_b, opts, resume=True, live=live, quiet=quiet)
+    return _fit(run, net, modality, ds, train_b, test_b, opts, resume=not restart, live=live, quiet=quiet,
+                restart=restart)
 
 
 def train_from_config(config_path: str | Path, out: str | Path | None = None, **overrides) -> Run:
@@ -122,7 +128,8 @@ def train_from_config(config_path: str | Path, out: str | Path | None = None, **
     return train(cls.name, cfg["data"]["spec"], out, **kwargs)
 
 
-def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, live, quiet) -> Run:
+def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, live, quiet,
+         restart: bool = False) -> Run:
     trainer = Trainer(model, run, train_b, test_b, opts, write_samples=modality.write_samples, unit=modality.unit,
                       live=live, quiet=quiet)
     if resume:
@@ -131,7 +138,9 @@ def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, 
             print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs", file=sys.stderr)
             return run
     with run.lock():                            # one writer per run: a second process is told which holds it
-        if resume:
+        if restart:
+            run.truncate_metrics(0, 0)          # whatever its first, unfinished epoch logged
+        if resume or restart:
             run.update_config(train=opts.to_json())
         if not quiet:
             print(f"training {model.name} on {modality.announce(model, ds, train_b, run.config['data'])} on "

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import math
 import sys
+import textwrap
 
 from .errors import UserError
 from .training.options import add_trainer_options
@@ -82,9 +83,60 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive(int, "--threads"), help="CPU threads for torch")
 
 
-def _add_train(sub, model_cls) -> None:
-    p = sub.add_parser("train", help="train a model; writes a run directory",
-                       description="genlab train MODEL --data NAME --out DIR   |   genlab train --resume DIR")
+def _option_in(argv: list[str], flag: str) -> str | None:
+    """The value of `--flag V` or `--flag=V` in argv (the last one given), or None: read before parsing, for
+    the help of `genlab train MODEL`."""
+    value = None
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif a.startswith(flag + "="):
+            value = a[len(flag) + 1:]
+    return value
+
+
+def train_defaults(model_cls, data: str | None = None, batch_size: int | None = None) -> tuple[str, str]:
+    """What `genlab train MODEL` trains with when it is not told: (the --epochs help, a line of defaults on
+    the data given, or on each built-in data set of the model's kind). Built-in data sets are not loaded:
+    their training-set sizes are known."""
+    from . import modalities
+
+    batch = batch_size or model_cls.default_batch_size
+    modality = modalities.get(model_cls.modality)
+    if model_cls.trains_by_epoch:
+        return (f"EM iterations; default {model_cls.default_epochs}",
+                f"{model_cls.name} defaults: {model_cls.default_epochs} EM iterations (its epochs) over the whole "
+                f"training split, whatever its size; EM has no learning rate")
+    if model_cls.default_steps is None:
+        return (f"default {model_cls.default_epochs}", f"{model_cls.name} defaults: {model_cls.default_epochs} "
+                f"epochs, batch size {batch}, lr {model_cls.default_lr:g}")
+    low, high = model_cls.default_epoch_range
+    rule = (f"default: enough for {model_cls.default_steps:,} training steps (batches of --batch-size), so "
+            f"more epochs for small data and fewer for large, from {low} to {high}")
+    sizes = modality.train_sizes
+    if data is not None and data not in sizes:
+        where = "" if modality.owns(data) else f" ({data} is not {modality.noun})"
+        return rule, (f"{model_cls.name} defaults: {model_cls.default_steps:,} training steps in batches of "
+                      f"{batch}, lr {model_cls.default_lr:g}; epochs from {data}'s training-set size N: "
+                      f"⌈{model_cls.default_steps:,} / ⌈N / {batch}⌉⌉, between {low} and {high}{where}")
+    names = [data] if data is not None else list(sizes)
+    each = ", ".join(f"{model_cls.epochs_for(sizes[n], batch)} epochs on {n} ({sizes[n]:,} training examples)"
+                     for n in names)
+    return rule, (f"{model_cls.name} defaults: {model_cls.default_steps:,} training steps in batches of {batch}, "
+                  f"lr {model_cls.default_lr:g}: {each}")
+
+
+def _add_train(sub, model_cls, data: str | None = None, batch_size: int | None = None) -> None:
+    description = "genlab train MODEL --data NAME --out DIR   |   genlab train --resume DIR"
+    epochs_help = "epochs (EM iterations for gmm); default: the model's own (genlab train MODEL --help)"
+    batch_help, lr_help = "default: the model's own", "learning rate (default: the model's own; the paper's for GANs)"
+    if model_cls is not None:
+        epochs_help, line = train_defaults(model_cls, data, batch_size)
+        description += "\n\n" + textwrap.fill(line + ".", 78, break_on_hyphens=False)
+        batch_help = f"default {model_cls.default_batch_size}"
+        lr_help = f"learning rate (default {model_cls.default_lr:g})"
+    p = sub.add_parser("train", help="train a model; writes a run directory", description=description,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="model name (see `genlab train --list`)")
     p.add_argument("--resume", metavar="RUN", help="continue a run directory where it stopped")
     p.add_argument("--config", metavar="FILE", help="start a new run with the settings of a run's config.json "
@@ -98,10 +150,9 @@ def _add_train(sub, model_cls) -> None:
                         "(none), or palette:N (each pixel one of N colours fitted to the training images; "
                         "autoregressive models); default: the model's own")
     p.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-N)")
-    p.add_argument("--epochs", type=_positive(int, "--epochs"), help="epochs (EM iterations for gmm); default 10")
-    p.add_argument("--batch-size", type=_positive(int, "--batch-size"), help="default 128 (sentence-vae: 32)")
-    p.add_argument("--lr", type=_positive(float, "--lr"),
-                   help="learning rate (default: the model's own; 1e-3 for most, the paper's for GANs)")
+    p.add_argument("--epochs", type=_positive(int, "--epochs"), help=epochs_help)
+    p.add_argument("--batch-size", type=_positive(int, "--batch-size"), help=batch_help)
+    p.add_argument("--lr", type=_positive(float, "--lr"), help=lr_help)
     p.add_argument("--seed", type=_seed, default=None if model_cls is None else 0)
     p.add_argument("--samples", type=_at_least_zero("--samples"), default=64, help="images in each epoch's sample grid (text: lines in a .txt; 0: none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any model setting")
@@ -114,13 +165,13 @@ def _add_train(sub, model_cls) -> None:
                            help=f"{f.metadata.get('help', '')} (default {f.default!r})")
 
 
-def build_parser(model_cls=None) -> Parser:
+def build_parser(model_cls=None, data: str | None = None, batch_size: int | None = None) -> Parser:
     from .version import __version__
 
     parser = Parser(prog="genlab", description="Deep generative models of every family: one workflow.")
     parser.add_argument("--version", action="version", version=f"genlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    _add_train(sub, model_cls)
+    _add_train(sub, model_cls, data, batch_size)
 
     p = sub.add_parser("sample", help="draw samples from a trained run as one grid")
     p.add_argument("run")
@@ -145,7 +196,7 @@ def build_parser(model_cls=None) -> Parser:
                         "modes, is, memorisation; or all (default likelihood)")
     p.add_argument("--samples", type=_positive(int, "--samples", MAX_SAMPLES),
                    help="samples drawn per run for sample metrics, and real images they are compared with "
-                        "(default: the test split's size, at most 10,000)")
+                        "(default: half the training split, at most 10,000)")
     p.add_argument("--features", metavar="PATH",
                    help="feature network saved as TorchScript (images N×C×H×W in [0, 1] → features N×D, or "
                         "(features, logits)); default: genlab's classifier of the run's data, trained once and cached")
@@ -218,7 +269,10 @@ def _model_class_from_argv(argv: list[str]):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(_model_class_from_argv(argv)).parse_args(argv)
+        model_cls = _model_class_from_argv(argv)
+        batch = _option_in(argv, "--batch-size") if model_cls is not None else None
+        args = build_parser(model_cls, _option_in(argv, "--data") if model_cls is not None else None,
+                            int(batch) if batch and batch.isdigit() and int(batch) > 0 else None).parse_args(argv)
         from . import commands
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except UserError as e:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+RESAMPLE_ELEMENTS = 2 ** 23      # features (float64: 64 MiB) gathered at once for bootstrap resamples
+
 
 def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = features.double()
@@ -35,18 +37,23 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 def fid_resampled(real: torch.Tensor, fake: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """FID of fake[indices[b]] against all of `real`, for each row b of `indices` (B×n): the reference's
-    mean, covariance and Σ₁^½ are computed once, only the samples' Gaussian is refitted."""
+    mean, covariance and Σ₁^½ are computed once, only the samples' Gaussian is refitted, a few resamples
+    at a time (at most RESAMPLE_ELEMENTS features gathered at once) with one batched eigenvalue call."""
     mu1, cov1 = gaussian_stats(real)
     s1 = _sqrt_psd(cov1)
     f = fake.double()
-    const = float(cov1.trace())
-    out = torch.empty(len(indices), dtype=torch.float64)
-    for b, idx in enumerate(indices):
-        mu2, cov2 = gaussian_stats(f[idx.to(f.device)])
+    n, d = len(indices[0]) if len(indices) else 0, f.shape[1]
+    step = max(1, RESAMPLE_ELEMENTS // max(1, n * d))
+    out = []
+    for start in range(0, len(indices), step):
+        x = f[indices[start:start + step].to(f.device)]                     # b × n × d
+        mu2 = x.mean(1)
+        centred = x - mu2[:, None]
+        cov2 = centred.transpose(1, 2) @ centred / max(n - 1, 1)
         middle = s1 @ cov2 @ s1
-        tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
-        out[b] = float((mu1 - mu2).pow(2).sum() + const + cov2.trace() - 2 * tr_sqrt)
-    return out
+        tr_sqrt = torch.linalg.eigvalsh((middle + middle.transpose(1, 2)) / 2).clamp_min(0).sqrt().sum(1)
+        out.append((mu1 - mu2).pow(2).sum(1) + cov1.trace() + cov2.diagonal(dim1=1, dim2=2).sum(1) - 2 * tr_sqrt)
+    return torch.cat(out).cpu() if out else torch.empty(0, dtype=torch.float64)
 
 
 def polynomial_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:

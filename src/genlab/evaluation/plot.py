@@ -32,7 +32,8 @@ def draw_quality(results: list[dict], out: str | Path) -> Path:
     targets = {}
     for r in runs:
         data = f"{r['data']} {r['pixels'].split()[0]}"
-        for key, label, colour in (("data_reference", "test images", "black"), ("data_floor", "training images", "grey")):
+        for key, label, colour in (("data_reference", "test images", "black"),
+                                   ("data_floor", "training images (floor)", "grey")):
             if r.get(key):
                 targets[f"{data} {label}"] = (r[key], colour)
 

@@ -75,7 +75,7 @@ def _quality_cell(r: dict, key: str, fmt, marked=(), compared=()) -> str:
     else:
         text = fmt.format(v)
         std = r.get(f"{key}_std")
-        if std is not None and key != "near_copies":
+        if isinstance(std, float) and std == std and key != "near_copies":     # not None, not NaN
             text += "±" + fmt.format(std)
     if key not in compared:
         return text

@@ -31,6 +31,9 @@ class Modality:
     sample_options: ClassVar[tuple[str, ...]] = ()   # options of `genlab sample` it reads
     views: ClassVar[tuple[str, ...]] = ()            # the `genlab explore` views it has
     sample_metrics: ClassVar[bool] = False           # sample-quality figures besides the likelihood
+    # Training-set sizes of the built-in data sets (examples, as config.json's data record counts them), so
+    # that `genlab train MODEL --help` tells the default epochs without loading the data.
+    train_sizes: ClassVar[dict[str, int]] = {}
 
     # ---- data ----
     def owns(self, spec: str) -> bool:

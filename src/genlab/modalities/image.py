@@ -26,6 +26,7 @@ class ImageModality(Modality):
     data_options = ("size", "binarize")
     sample_options = ("label", "nrow")
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
+    train_sizes = {"digits": 1438, "mnist": 8000, "fashion-mnist": 60000}
     views = ("grid", "interpolate", "style")
 
     # ---- data ----

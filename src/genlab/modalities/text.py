@@ -29,6 +29,7 @@ class TextModality(Modality):
     data_hint = "tang300, song100, fortunes, songs-poems or text:PATH"
     sample_options = ("temperature", "greedy")
     sample_metrics = False
+    train_sizes = {"tang300": 1440, "song100": 358, "fortunes": 22356, "songs-poems": 4915}
     views = ("interpolate", "reconstruct")
 
     # ---- data ----

@@ -50,8 +50,13 @@ class GenerativeModel(nn.Module):
     has_iwae: ClassVar[bool] = False           # `iwae_nll`: a tighter bound than the ELBO
     default_binarize: ClassVar[str] = "dynamic"
     default_lr: ClassVar[float] = 1e-3        # what `genlab train` uses without --lr (GANs: their paper's)
-    default_epochs: ClassVar[int] = 10
+    default_epochs: ClassVar[int] = 10        # without --epochs, for a model with no default_steps (EM)
     default_batch_size: ClassVar[int] = 128
+    # Without --epochs: about this many optimiser steps (train_step calls), so that small data get more
+    # epochs and large data fewer; the epochs follow from the data's size (`epochs_for`), within
+    # default_epoch_range. None: default_epochs whatever the data.
+    default_steps: ClassVar[int | None] = None
+    default_epoch_range: ClassVar[tuple[int, int]] = (2, 500)
     default_train: ClassVar[dict] = {}         # TrainOptions fields it trains with unless told otherwise
     discrete: ClassVar[bool] = False           # log_prob is of the 8-bit values themselves, not a density
     palette_pixels: ClassVar[bool] = False     # models pixels="palette" (an index into the data's colours)
@@ -103,6 +108,17 @@ class GenerativeModel(nn.Module):
         if not 0 <= label < self.num_conditions:
             raise UserError(f"--class must be between 0 and {self.num_conditions - 1}, not {label}")
         return torch.full((n,), label, dtype=torch.long, device=self.device)
+
+    @classmethod
+    def epochs_for(cls, train_size: int, batch_size: int) -> int:
+        """The epochs `genlab train` runs without --epochs on a training split of `train_size` examples in
+        batches of `batch_size`: enough for `default_steps` optimiser steps, within `default_epoch_range`;
+        `default_epochs` for a model without `default_steps` (EM counts iterations, not steps)."""
+        if cls.default_steps is None or cls.trains_by_epoch:
+            return cls.default_epochs
+        per_epoch = max(1, -(-max(train_size, 1) // max(batch_size, 1)))      # batches in one epoch
+        low, high = cls.default_epoch_range
+        return max(low, min(high, -(-cls.default_steps // per_epoch)))
 
     @classmethod
     def declaration(cls) -> dict:
