@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -149,10 +148,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
-        print(f"genlab: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    genlab.api.run_script(main)     # bad input: one line and status 2, as `genlab` itself answers it

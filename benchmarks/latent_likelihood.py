@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,10 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
-        print(f"genlab: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    genlab.api.run_script(main)     # bad input: one line and status 2, as `genlab` itself answers it

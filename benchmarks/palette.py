@@ -21,10 +21,8 @@ Measured with these two commands (one thread of a 2-core CPU shared with other w
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
-import sys
 import tempfile
 from pathlib import Path
 
@@ -34,7 +32,6 @@ from PIL import Image
 
 import genlab
 from genlab.data import load_dataset
-from genlab.models import get_model_class
 
 INKS = [(220, 40, 40), (40, 160, 60), (40, 70, 220), (240, 200, 30)]
 PAPERS = [(250, 245, 230), (30, 30, 40)]
@@ -54,20 +51,6 @@ def tinted_digits(root: Path) -> Path:
     return root
 
 
-def settings(model: str, pairs: list[str]) -> dict[str, str]:
-    """--set KEY=VALUE ... as the model's settings, keyword arguments of genlab.train (which parses each
-    value against the model's Config); a key that is no setting of the model is refused, as `genlab train`
-    refuses it, never taken for one of genlab.train's own arguments."""
-    fields = [f.name for f in dataclasses.fields(get_model_class(model).Config)]
-    out = {}
-    for item in pairs:
-        if "=" not in item:
-            raise genlab.UserError(f"--set takes KEY=VALUE, not {item!r}")
-        k, v = item.split("=", 1)
-        if k.strip() not in fields:
-            raise genlab.UserError(f"unknown setting {k.strip()!r}; this model has: {', '.join(fields)}")
-        out[k.strip()] = v.strip()
-    return out
 
 
 def main() -> None:
@@ -84,7 +67,7 @@ def main() -> None:
     args = p.parse_args()
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         p.error(f"--epochs, --batch-size and --lr must be positive, not {args.epochs}, {args.batch_size} and {args.lr}")
-    model_settings = settings(args.model, args.set)
+    model_settings = genlab.api.settings_from_pairs(args.model, args.set)
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-palette-"))
     data = f"folder:{tinted_digits(out / 'tinted-digits')}" if args.data == "tinted-digits" else args.data
@@ -106,10 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
-        print(f"genlab: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    genlab.api.run_script(main)     # bad input: one line and status 2, as `genlab` itself answers it

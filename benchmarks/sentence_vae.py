@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,23 +25,8 @@ import torch
 
 import genlab
 from genlab.data.corpora import load_corpus
-from genlab.models import get_model_class
 
 
-def settings(pairs: list[str]) -> dict[str, str]:
-    """--set KEY=VALUE ... as the sentence VAE's settings, keyword arguments of genlab.train (which parses
-    each value against the model's Config); a key that is no setting of the model is refused, as `genlab
-    train` refuses it, never taken for one of genlab.train's own arguments."""
-    fields = [f.name for f in dataclasses.fields(get_model_class("sentence-vae").Config)]
-    out = {}
-    for item in pairs:
-        if "=" not in item:
-            raise genlab.UserError(f"--set takes KEY=VALUE, not {item!r}")
-        k, v = item.split("=", 1)
-        if k.strip() not in fields:
-            raise genlab.UserError(f"unknown setting {k.strip()!r}; this model has: {', '.join(fields)}")
-        out[k.strip()] = v.strip()
-    return out
 
 
 def train_for(data: str, minutes: float, epochs: int, run: Path, model_settings: dict[str, str]) -> float:
@@ -116,7 +99,7 @@ def main() -> None:
         p.error("give one --minutes, --epochs and --iwae-k per corpus")
     torch.set_num_threads(1)               # small recurrent nets: one thread is the fastest on a CPU
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-"))
-    model_settings = settings(args.set)
+    model_settings = genlab.api.settings_from_pairs("sentence-vae", args.set)
     options = " ".join(a for s in args.set for a in ("--set", s))
     results = [bench(*corpus, out, model_settings, options)
                for corpus in zip(args.data, args.minutes, args.epochs, args.iwae_k)]
@@ -134,10 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
-        print(f"genlab: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    genlab.api.run_script(main)     # bad input: one line and status 2, as `genlab` itself answers it

@@ -10,6 +10,7 @@ Every function takes plain values and raises genlab.UserError, with one line, on
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -29,6 +30,32 @@ def setup_torch(device: str | torch.device = "auto", threads: int | None = None)
     if threads:
         torch.set_num_threads(threads)
     return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+def settings_from_pairs(model: str, pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE strings (the command line's --set) as keyword settings of `train`; a key that is no
+    setting of the model is refused, never taken for one of train's own arguments."""
+    fields = [f.name for f in dataclasses.fields(get_model_class(model).Config)]
+    out = {}
+    for item in pairs:
+        if "=" not in item:
+            raise UserError(f"--set takes KEY=VALUE, not {item!r}")
+        k, v = (part.strip() for part in item.split("=", 1))
+        if k not in fields:
+            raise UserError(f"unknown setting {k!r}; {model} has: {', '.join(fields)}")
+        out[k] = v
+    return out
+
+
+def run_script(main) -> None:
+    """Run a script's main() as `genlab` runs a command: bad input is one line on stderr and status 2."""
+    try:
+        main()
+    except UserError as e:
+        print(f"genlab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _as_text(value) -> str:
