@@ -1,8 +1,9 @@
 """Benchmark: dcgan, wgan and wgan-gp on mnist (and fashion-mnist), through `genlab.train`.
 
 Prints one table per data set:
-  train img/s   real images per second through `train_step`, batches of 64, one full round per batch
-                (n_critic critic steps — 1 for dcgan, 5 for the WGANs, as in the papers — then one G step);
+  train img/s   real images per second through `train_step`, batches of 64: one critic step per batch, each
+                on its own batch, and one G step every n_critic batches (1 for dcgan, 5 for the WGANs, as in
+                the papers' Algorithm 1);
                 the median of timed steps after a warm-up, measured apart from the training run
   epochs, G steps, minutes   the training run itself (minutes include the trainer's per-epoch work)
   W first→last  the critic's Wasserstein estimate, mean of the first and of the last epoch (WGANs)
@@ -106,7 +107,7 @@ def bench(data_name: str, data, model_name: str, epochs: int, features: int, out
     model = genlab.load(run)
     confident, entropy = judge(clf, model.sample(1000, generator=torch.Generator().manual_seed(1)))
     w = f"{rows[0]['wasserstein']:.3f}→{rows[-1]['wasserstein']:.3f}" if "wasserstein" in rows[0] else "—"
-    return {"model": model_name, "img_s": rate, "epochs": epochs, "g_steps": rows[-1]["step"],
+    return {"model": model_name, "img_s": rate, "epochs": epochs, "g_steps": rows[-1]["step"] // model.n_critic,
             "minutes": minutes, "w": w, "diversity": rows[-1]["diversity_ratio"], "confident": confident,
             "classes": entropy, "grid": str(run / "samples" / f"epoch-{epochs:04d}.png")}
 

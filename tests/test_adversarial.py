@@ -198,6 +198,7 @@ def test_one_call_is_one_critic_step_whatever_n_critic():
 
 def test_weights_saved_before_the_critic_step_count_still_load(tmp_path):
     from safetensors.torch import save_file
+
     from genlab.models.weights import read_weights
     model = build("wgan-gp", net="mlp", hidden=16, latent_dim=8)
     model.critic_steps += 4

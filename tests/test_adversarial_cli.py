@@ -75,6 +75,11 @@ def test_a_resumed_gan_run_equals_an_uninterrupted_one(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def untimed(rows):
+    """Rows of metrics.jsonl or steps.jsonl without the figures of time, which differ from run to run."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
+
+
 def test_a_resumed_wgan_gp_run_equals_an_uninterrupted_one(tmp_path):
     """23 steps an epoch, a generator step every 5th: the generator's turn runs across epochs and the
     critic-step count comes back with the weights."""
@@ -82,11 +87,9 @@ def test_a_resumed_wgan_gp_run_equals_an_uninterrupted_one(tmp_path):
     assert run_cli("train", *argv, "--epochs", "3", "--out", tmp_path / "whole") == 0
     assert run_cli("train", *argv, "--epochs", "1", "--out", tmp_path / "split") == 0
     assert run_cli("train", "--resume", tmp_path / "split", "--epochs", "3") == 0
-    drop = {"seconds", "images_per_s"}
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in drop} for r in rows]  # noqa: E731
-    assert strip(lines(tmp_path / "whole" / "metrics.jsonl")) == strip(lines(tmp_path / "split" / "metrics.jsonl"))
-    strip_s = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip_s(lines(tmp_path / "whole" / "steps.jsonl")) == strip_s(lines(tmp_path / "split" / "steps.jsonl"))
+    for name in ("metrics.jsonl", "steps.jsonl"):
+        whole, split = (untimed(lines(tmp_path / r / name)) for r in ("whole", "split"))
+        assert whole == split
     from safetensors.torch import load_file
     a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("whole", "split"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -130,9 +133,8 @@ def test_a_wgan_gp_killed_inside_an_epoch_resumes_to_the_same_weights(tmp_path):
     from safetensors.torch import load_file
     a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("whole", "split"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    whole, split = (Run.open(tmp_path / r).steps() for r in ("whole", "split"))
-    assert [{k: v for k, v in s.items() if k != "seconds"} for s in whole] == \
-        [{k: v for k, v in s.items() if k != "seconds"} for s in split]
+    whole, split = (untimed(Run.open(tmp_path / r).steps()) for r in ("whole", "split"))
+    assert whole == split
 
 
 def test_a_diverging_gan_stops_with_one_line_and_keeps_its_checkpoint(tmp_path, capsys, monkeypatch):

@@ -23,8 +23,8 @@ class ManagedOptimizer:
     """An optimiser whose `step()` first clips the gradients of its own parameters to `clip` (0: off) and
     sets each group's learning rate to its base rate times `factor()`.
 
-    The factor is read from the trainer's step count, not counted per optimiser, so a GAN whose critic
-    steps five times per batch follows the same schedule as its generator."""
+    The factor is read from the trainer's step count, not counted per optimiser, so a WGAN whose
+    generator steps once every five critic steps follows the same schedule as its critic."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, clip: float = 0.0,
                  factor: Callable[[], float] | None = None):

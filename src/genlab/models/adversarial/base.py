@@ -14,6 +14,7 @@ Every step logs g_loss, the generator's loss at that step, so that the trainer's
 key summed over the steps' examples, divided by all the epoch's examples) is its true mean: the loss
 of the generator step on a step that takes one, else the same loss on that step's fakes, scored by
 the critic just before its update.
+
 Data arrive in [0, 1] and are scaled to [-1, 1] (G ends in tanh); samples go back to [0, 1].
 
 A GAN has no likelihood: `log_prob` stays None and `eval_terms` {} (the evaluator shows "—").
