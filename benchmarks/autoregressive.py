@@ -80,7 +80,7 @@ def train_and_eval(data: str, name: str, epochs: int, lr: float, out: Path) -> t
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     [r] = genlab.evaluate([run], iwae_k=0, device="cpu", live=False)
     r["train_img_s"] = statistics.median(row["images_per_s"] for row in rows)
-    r["nll_by_epoch"] = [row["test_nll"] for row in rows]
+    r["nll_by_epoch"] = [row["test_nll_nats"] for row in rows]
     return r, genlab.load(run)
 
 

@@ -60,7 +60,8 @@ def cmd_train(args) -> int:
         return run
     rows = run.metrics()
     last = rows[-1] if rows else {}
-    tests = ", ".join(f"{k[5:]}={v:.2f}" for k, v in last.items() if k.startswith("test_") and isinstance(v, float))
+    tests = ", ".join(f"{k[5:]}={v:.2f}±{last.get(k + '_se', 0):.2f}" for k, v in last.items()
+                      if k.startswith("test_") and not k.endswith("_se") and isinstance(v, float))
     print(f"done: {run.path} (epoch {last.get('epoch', 0)}{'; test ' + tests if tests else ''})")
     return 0
 

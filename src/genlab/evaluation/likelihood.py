@@ -122,9 +122,9 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
                 _put(out, key, *mean_and_se(v))
         what, unit = "images", "image"
     if n > 1:
-        noise = ("the figure itself is exact, so this is the test split's sampling noise only"
-                 if "nll" in terms and not ({"nelbo", "iwae"} & terms.keys()) else
-                 f"each {unit}'s bound is a Monte Carlo estimate, so this holds its sampling noise too")
+        noise = (f"each {unit}'s bound is a Monte Carlo estimate, so this holds its sampling noise too"
+                 if {"nelbo", "iwae"} & terms.keys() else
+                 "the figure itself is exact, so this is the test split's sampling noise only")
         out["standard_error"] = f"…_se: standard error of the mean over the {n} test {what} ({noise})"
     return out
 
