@@ -36,7 +36,8 @@ def test_interrupted_and_resumed_run_logs_the_same_losses(tmp_path, model):
 
 def test_resume_drops_metrics_logged_after_the_last_checkpoint(tmp_path):
     out = tmp_path / "run"
-    assert run_cli("train", "vae", "--epochs", "2", "--hidden", "32", "--out", out, "--samples", "0") == 0
+    assert run_cli("train", "vae", "--epochs", "2", "--hidden", "32", "--batch-size", "128", "--out", out,
+                   "--samples", "0") == 0
     with open(out / "metrics.jsonl", "a") as f:           # as if killed between a metrics line and a checkpoint
         f.write(json.dumps({"epoch": 3, "loss": 1.0}) + "\n")
     assert run_cli("train", "--resume", out, "--epochs", "3") == 0

@@ -253,7 +253,8 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
                         "list the palette)")
 
     p = sub.add_parser("demo", help="train ae, vae, cvae and gmm on digits and compare them")
-    p.add_argument("--out", default="demo-out")
+    p.add_argument("--out", help="a new or empty folder (default demo-out, or demo-out-2, -3, ... beside it "
+                                 "when that one holds files already)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), default=None)
     _common_run_options(p)
     return parser

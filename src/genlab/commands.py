@@ -184,6 +184,9 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     device = api.setup_torch(args.device, args.threads)
-    run_demo(Path(args.out), device=device, epochs=args.epochs)
+    out = Path(args.out) if args.out else next(p for i in range(1, 10_000)
+                                                for p in [Path("demo-out" if i == 1 else f"demo-out-{i}")]
+                                                if not p.exists() or (p.is_dir() and not any(p.iterdir())))
+    run_demo(out, device=device, epochs=args.epochs)
     return 0
 
