@@ -24,6 +24,7 @@ from .models.registry import get_model_class, model_names
 from .runs import Run, load as _load_run, write_json
 from .training.options import TrainOptions
 from .training.trainer import Trainer, resolve_device
+from .training.watch import LearningWatch
 
 
 def setup_torch(device: str | torch.device = "auto", threads: int | None = None) -> torch.device:
@@ -157,8 +158,9 @@ def train_from_config(config_path: str | Path, out: str | Path | None = None, **
 
 def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, live, quiet,
          restart: bool = False) -> Run:
+    watch = LearningWatch(modality.baseline_nats(model, ds, test_b), quiet=quiet)
     trainer = Trainer(model, run, train_b, test_b, opts, write_samples=modality.write_samples, unit=modality.unit,
-                      live=live, quiet=quiet)
+                      live=live, quiet=quiet, callbacks=[watch])
     if resume:
         trainer.restore()                       # a damaged checkpoint fails here, before anything is written
         if trainer.epoch >= opts.epochs:

@@ -87,6 +87,11 @@ class Modality:
     def likelihood(self, model, run, ds, *, iwae_k: int, live) -> dict:
         raise NotImplementedError
 
+    def baseline_nats(self, model, ds, test) -> float | None:
+        """The per-example NLL a model must beat (each dimension on its own), on the test batches; None
+        where the trainer has no baseline to watch."""
+        return None
+
     def describe_run(self, model, run, ds) -> dict:
         """The modality's own lines of a run's evaluation record (its pixels, its test size, ...)."""
         raise NotImplementedError

@@ -131,6 +131,16 @@ class ImageModality(Modality):
             write_grid(torch.cat([x, images]), options["output"], nrow=len(images) + 1)
 
     # ---- figures ----
+    def baseline_nats(self, model, ds, test):
+        """Each pixel on its own: a Bernoulli or N-way histogram per pixel, or for 8-bit densities a Gaussian
+        per pixel (the baseline within continuous densities, in the same units as theirs)."""
+        from ..evaluation.baselines import independent_gaussian_nll, independent_pixel_nll
+        if model.likelihood_kind == "none":
+            return None
+        if model.info.pixels == "continuous":
+            return independent_gaussian_nll(ds.train_x, test)
+        return independent_pixel_nll(ds.train_x, test)
+
     def likelihood(self, model, run, ds, *, iwae_k, live):
         """The test figures of evaluation/likelihood.py (the trainer's, with the IWAE bound added), the
         independent-pixel baselines and, for a small dynamically binarised test split, the spread of the
