@@ -123,17 +123,22 @@ def bench(model: str, data: str, out: Path, iwae_k: int, threads: int, baseline_
     return row
 
 
+def _number(row: dict, key: str, places: int) -> str:
+    return "—" if row.get(key) is None else f"{row[key]:.{places}f}"
+
+
 def format_table(rows: list[dict]) -> str:
     head = ["model", "data", "epochs", "batch", "lr", "figure", "value", "iwae", "baseline", "gap", "KL", "train s"]
     cells = []
     for r in rows:
-        f = lambda k, p=2: "—" if r.get(k) is None else f"{r[k]:.{p}f}"  # noqa: E731
+        p = 3 if r["kind"].endswith("token") else 2          # nats per token: small numbers
         cells.append([r["model"], r["data"], str(r["epochs"]), str(r["batch_size"]), f"{r['lr']:g}", r["kind"],
-                      f("figure", 3 if r["kind"].endswith("token") else 2), f("iwae", 3 if r["kind"].endswith("token") else 2),
-                      f("baseline", 3 if r["kind"].endswith("token") else 2),
-                      f("gap", 3 if r["kind"].endswith("token") else 2), f("kl"), f"{r['train_seconds']:.1f}"])
+                      *(_number(r, k, p) for k in ("figure", "iwae", "baseline", "gap")), _number(r, "kl", 2),
+                      f"{r['train_seconds']:.1f}"])
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(head)]
-    line = lambda cs: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, widths)))  # noqa: E731
+
+    def line(cs):
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(c) for c in cells])
 
 
@@ -166,17 +171,11 @@ def main() -> None:
     print(format_table(rows))
     print("figure: nats per image (text: per token) on the test split, or FID (lower is better) for models without "
           "a likelihood; baseline: independent pixels (text: unigram), the same figure; gap = figure − baseline; "
-          "KL in nats per image (text: per line); iwae: the IWAE bound (k=%d)." % args.iwae_k)
+          f"KL in nats per image (text: per line); iwae: the IWAE bound (k={args.iwae_k}).")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except genlab.UserError as e:         # one line and status 2, as `genlab` itself answers bad input
-        print(f"genlab: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    genlab.api.run_script(main)     # bad input: one line and status 2, as `genlab` itself answers it

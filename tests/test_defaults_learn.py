@@ -2,7 +2,6 @@
 the data's size, its batch size and learning rate) each quick model (seconds on digits, one thread: vae,
 cvae, ae, gmm) beats its independent-pixel baseline on digits by a stated margin. The slower ones (made,
 the pixel models, the GANs, the sentence VAE) are measured by benchmarks/defaults.py."""
-import json
 import sys
 from pathlib import Path
 
@@ -90,7 +89,8 @@ def test_known_training_set_sizes_are_the_data_sets_own():
 @pytest.mark.parametrize("argv, expected", [
     (["train", "vae", "--help"], ["vae defaults", "epochs on digits", "epochs on mnist", "epochs on fashion-mnist"]),
     (["train", "vae", "--data", "mnist", "--help"], ["epochs on mnist (8,000 training examples)"]),
-    (["train", "vae", "--data=fashion-mnist", "--batch-size", "256", "--help"], ["batches of 256", "5 epochs on fashion-mnist"]),
+    (["train", "vae", "--data=fashion-mnist", "--batch-size", "256", "--help"],
+     ["batches of 256", "5 epochs on fashion-mnist"]),
     (["train", "sentence-vae", "--data", "tang300", "--help"], ["sentence-vae defaults", "epochs on tang300"]),
     (["train", "vae", "--data", "folder:photos", "--help"], ["epochs from folder:photos's training-set size"]),
     (["train", "gmm", "--help"], ["10 EM iterations"]),

@@ -105,11 +105,12 @@ def train_defaults(model_cls, data: str | None = None, batch_size: int | None = 
     modality = modalities.get(model_cls.modality)
     if model_cls.trains_by_epoch:
         return (f"EM iterations; default {model_cls.default_epochs}",
-                f"{model_cls.name} defaults: {model_cls.default_epochs} EM iterations (its epochs) over the whole "
-                f"training split, whatever its size; EM has no learning rate")
+                (f"{model_cls.name} defaults: {model_cls.default_epochs} EM iterations (its epochs) over the "
+                 f"whole training split, whatever its size; EM has no learning rate"))
     if model_cls.default_steps is None:
-        return (f"default {model_cls.default_epochs}", f"{model_cls.name} defaults: {model_cls.default_epochs} "
-                f"epochs, batch size {batch}, lr {model_cls.default_lr:g}")
+        return (f"default {model_cls.default_epochs}",
+                (f"{model_cls.name} defaults: {model_cls.default_epochs} epochs, batch size {batch}, "
+                 f"lr {model_cls.default_lr:g}"))
     low, high = model_cls.default_epoch_range
     rule = (f"default: enough for {model_cls.default_steps:,} training steps (batches of --batch-size), so "
             f"more epochs for small data and fewer for large, from {low} to {high}")
