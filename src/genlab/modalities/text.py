@@ -175,17 +175,26 @@ class TextModality(Modality):
         rows = []
         for r in results:
             r = {**r, "name": Path(r["run"]).name, "tokens_by": r["tokens"].split("s,")[0],
-                 "per_token": r.get("iwae_nats_per_token", r["nelbo_nats_per_token"])}
-            rows.append([f"{r[k]:.3f}" if isinstance(r.get(k), float) and abs(r[k]) < 10 else
-                         f"{r[k]:.2f}" if isinstance(r.get(k), float) else str(r.get(k, "—")) for k, _ in COLUMNS])
+                 "per_token": r.get("iwae_nats_per_token", r["nelbo_nats_per_token"]),
+                 "per_token_se": r.get("iwae_nats_per_token_se", r.get("nelbo_nats_per_token_se"))}
+            rows.append([_cell(r.get(k), r.get(k + "_se")) for k, _ in COLUMNS])
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, (_, h) in enumerate(COLUMNS)]
 
         def line(cells):
             return "  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         out = [line([h for _, h in COLUMNS]), line(["-" * w for w in widths])] + [line(r) for r in rows]
         out.append("nats on the test split; per token and perplexity from the IWAE bound (the ELBO with --iwae-k 0), "
-                   "one end token per line counted; unigram: each token on its own, from training frequencies.")
+                   "one end token per line counted, ± their standard error over test lines; unigram: each token on its "
+                   "own, from training frequencies.")
         return "\n".join(out)
+
+
+def _cell(value, se=None) -> str:
+    """A figure with its standard error, when it has one."""
+    if not isinstance(value, float):
+        return "—" if value is None else str(value)
+    digits = 3 if abs(value) < 10 else 2
+    return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")
 
 
 COLUMNS = [("name", "run"), ("data", "data"), ("tokens_by", "tokens"), ("nelbo_nats_per_line", "−ELBO/line"),
