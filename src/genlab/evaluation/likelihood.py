@@ -161,7 +161,3 @@ def binarisation_spread(model: GenerativeModel, batches_of_seed, figures: dict, 
         values.append(likelihood_report(model, batches_of_seed(seed), iwae_k=iwae_k, progress=progress)[key])
     return {"binarisation_sd_nats": float(torch.tensor(values, dtype=torch.float64).std(unbiased=True)),
             "binarisations": count, "binarisation_sd_of": key}
-
-
-def bits_per_dim(nats_per_image: float, dims: int) -> float:
-    return nats_per_image / (dims * math.log(2))

@@ -127,6 +127,11 @@ class Modality:
                             f"and has {' and '.join(self.views)}")
 
     @staticmethod
+    def absolute(spec: str, prefix: str) -> str:
+        """A user's path spec (folder:PATH, text:PATH) made absolute, so the run can be evaluated from anywhere."""
+        return prefix + str(Path(spec[len(prefix):]).expanduser().resolve()) if spec.startswith(prefix) else spec
+
+    @staticmethod
     def warn_changed(run, new_hash: str, what: str) -> None:
         d = run.config["data"]
         if new_hash != d.get("hash"):

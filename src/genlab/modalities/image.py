@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 
@@ -48,9 +47,7 @@ class ImageModality(Modality):
                             f"none, or an autoregressive model (pixelcnn, gated-pixelcnn, pixelrnn-row, "
                             f"pixelrnn-diag, pixel-lstm)")
         info = make_info(ds, binarize)
-        spec = options["spec"]
-        if spec.startswith(FOLDER):      # stored absolute, so the run can be evaluated from anywhere
-            spec = FOLDER + str(Path(spec[len(FOLDER):]).expanduser().resolve())
+        spec = self.absolute(options["spec"], FOLDER)
         record = {"spec": spec, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train_x),
                   "test": len(ds.test_x), "size": options.get("size"), "binarize": binarize}
         return info, record

@@ -48,9 +48,7 @@ class TextModality(Modality):
         unit = ds.unit if config.tokens == "auto" else config.tokens
         info = build_vocab(ds.train, unit, lowercase=config.lowercase, min_count=config.min_count,
                            max_len=config.max_len)
-        spec = options["spec"]
-        if spec.startswith(PREFIX):      # stored absolute, so the run can be evaluated from anywhere
-            spec = PREFIX + str(Path(spec[len(PREFIX):]).expanduser().resolve())
+        spec = self.absolute(options["spec"], PREFIX)
         record = {"spec": spec, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train),
                   "test": len(ds.test), "unit": info.unit, "vocab": info.size}
         return info, record

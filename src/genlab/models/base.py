@@ -1,4 +1,4 @@
-"""The contract every model keeps, its configuration from the command line, and the registry by name."""
+"""The contract every model keeps, and its configuration from the command line and from config.json."""
 from __future__ import annotations
 
 import dataclasses
@@ -279,30 +279,6 @@ def config_from_json(config_cls: type, d: dict, where: str = "config.json"):
         kwargs[k] = tuple(v) if isinstance(v, list) else v
         parse_value(config_cls, k, str(v) if not isinstance(v, list) else " ".join(map(str, v)))  # choices, bounds
     return config_cls(**kwargs)
-
-
-def config_help(config_cls: type) -> list[tuple[str, str, str]]:
-    """(name, default, meaning) for each field."""
-    return [(f.name, repr(f.default), f.metadata.get("help", "")) for f in dataclasses.fields(config_cls)]
-
-
-@torch.no_grad()
-def average_eval_terms(model: GenerativeModel, batches, *, iwae_k: int = 0, progress=None,
-                       generator: torch.Generator | None = None) -> dict[str, float]:
-    """Mean over a whole split of each per-image figure from `eval_terms`, in the model's own nats (no
-    D·log 256, no standard errors): the raw sums. The figures genlab reports, in the trainer and in
-    `genlab eval`, come from evaluation/likelihood.py's `test_figures`."""
-    sums: dict[str, float] = {}
-    n = 0
-    for batch in batches.epoch(0):
-        x = batch.x
-        terms = model.eval_terms(x, batch.condition, iwae_k=iwae_k, generator=generator)
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.double().sum())
-        n += len(x)
-        if progress is not None:
-            progress.update(1, items=len(x))
-    return {k: v / max(n, 1) for k, v in sums.items()}
 
 
 # ---- class labels, for the conditional models ------------------------------------------------------
