@@ -13,7 +13,7 @@ FLOORS = [
     {"models"},
     {"training", "evaluation", "runs", "explore"},
     {"modalities"},
-    {"api", "demo"},
+    {"api", "demo", "web"},
     {"commands"},
     {"cli", "__main__"},
 ]

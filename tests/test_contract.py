@@ -21,15 +21,26 @@ def text_file(tmp_path_factory):
     return f
 
 
-def tiny(name, text_file):
+@pytest.fixture(scope="module")
+def specs(text_file, tmp_path_factory):
+    """Tiny data of each modality: its spec and data options."""
+    from genlab.data.audio import write_wav
+    folder = tmp_path_factory.mktemp("sound")
+    for k, (label, hz) in enumerate([("low", 300), ("high", 1200)] * 4):      # two classes of short tones
+        (folder / label).mkdir(exist_ok=True)
+        write_wav(folder / label / f"{k}.wav", 0.5 * torch.sin(torch.arange(64) * (6.2832 * hz / 8000) + k))
+    return {"image": ("digits", {}), "text": (f"text:{text_file}", {}), "audio": (f"audio:{folder}", {"size": 64})}
+
+
+def tiny(name, specs):
     """The model, its modality and a batch of its data, as `genlab train` would build them."""
     cls = get_model_class(name)
     modality = modalities.get(cls.modality)
-    spec = "digits" if cls.modality == "image" else f"text:{text_file}"
+    spec, options = specs[cls.modality]
     settings = {"conditional": "true"} if cls.optional_conditioning else {}
     config = make_config(cls.Config, settings)
-    ds = modality.load(spec, {})
-    info, record = modality.prepare(ds, cls, config, {"spec": spec})
+    ds = modality.load(spec, options)
+    info, record = modality.prepare(ds, cls, config, {"spec": spec, **options})
     torch.manual_seed(0)
     model = cls(config, info)
     train, _ = modality.batches(ds, info, record, batch_size=16, seed=0, device="cpu")
@@ -50,8 +61,8 @@ def test_declarations_are_true(name):
 
 
 @pytest.mark.parametrize("name", model_names())
-def test_every_model_keeps_the_contract(name, text_file, tmp_path):
-    model, modality, batch = tiny(name, text_file)
+def test_every_model_keeps_the_contract(name, specs, tmp_path):
+    model, modality, batch = tiny(name, specs)
     model.train()
     if model.trains_by_epoch:
         class OneBatch:
@@ -69,6 +80,8 @@ def test_every_model_keeps_the_contract(name, text_file, tmp_path):
     if model.modality == "image":
         assert drawn.shape == (4, *model.info.shape)
         assert float(drawn.min()) >= 0 and float(drawn.max()) <= 1
+    elif model.modality == "audio":
+        assert drawn.shape == (4, model.info.length) and float(drawn.abs().max()) <= 1
     else:
         assert len(drawn) == 4 and all(isinstance(line, str) for line in drawn)
 
@@ -93,8 +106,8 @@ def _same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name", model_names())
-def test_a_wrong_condition_is_one_line(name, text_file):
-    model, _, _ = tiny(name, text_file)
+def test_a_wrong_condition_is_one_line(name, specs):
+    model, _, _ = tiny(name, specs)
     model.eval()
     if model.condition_kind == "none":
         wrong = torch.tensor([0, 1])                                # a class for a model that takes none

@@ -10,6 +10,7 @@ Every function takes plain values and raises genlab.UserError, with one line, on
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -22,6 +23,7 @@ from .errors import UserError
 from .models.base import make_config
 from .models.registry import get_model_class, model_names
 from .runs import Run, load as _load_run, write_json
+from .training import distributed
 from .training.options import TrainOptions
 from .training.trainer import Trainer, resolve_device
 from .training.watch import LearningWatch
@@ -31,6 +33,13 @@ def setup_torch(device: str | torch.device = "auto", threads: int | None = None)
     if threads:
         torch.set_num_threads(threads)
     return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+def training_device(device: str | torch.device = "auto", threads: int | None = None) -> torch.device:
+    """The device this process trains on: the one asked for, or under torchrun (many processes) the GPU of
+    its LOCAL_RANK (or the CPU), the processes joined."""
+    dev = setup_torch(device, threads)
+    return distributed.join(dev) if distributed.launched() else dev
 
 
 def settings_from_pairs(model: str, pairs: list[str]) -> dict[str, str]:
@@ -99,7 +108,7 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
     config = make_config(cls.Config, {k: _as_text(v) for k, v in settings.items()})
     ds = modality.load(data, {"size": size, "binarize": binarize})
     info, record = modality.prepare(ds, cls, config, {"spec": data, "size": size, "binarize": binarize})
-    dev = setup_torch(device, threads)
+    dev = training_device(device, threads)
     torch.manual_seed(seed)             # the initial weights are part of what the seed fixes
     net = cls(config, info).to(dev)
     _check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
@@ -111,8 +120,8 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
         opts.epochs = cls.epochs_for(record["train"], opts.batch_size)
     # Batches before the run exists: data that cannot be batched writes nothing.
     train_b, test_b = modality.batches(ds, info, record, batch_size=opts.batch_size, seed=seed, device=dev)
-    run = Run.create(out or next_run_dir(cls.name, data),
-                     runconfig.build(cls, net.config, info, record, seed, opts.to_json()))
+    config = runconfig.build(cls, net.config, info, record, seed, opts.to_json())
+    run = distributed.current().on_main(lambda: Run.create(out or next_run_dir(cls.name, data), config))
     return _fit(run, net, modality, ds, train_b, test_b, opts, resume=False, live=live, quiet=quiet)
 
 
@@ -122,7 +131,7 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
     come out identical to a run that was never interrupted."""
     run = Run.open(path)
     modality = modalities.of_run(run)
-    dev = setup_torch(device, threads)
+    dev = training_device(device, threads)
     restart = not run.has_checkpoint()          # it died before its first checkpoint: start it again, same seed
     if restart:
         torch.manual_seed(run.config.get("seed", 0))
@@ -158,28 +167,35 @@ def train_from_config(config_path: str | Path, out: str | Path | None = None, **
 
 def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, live, quiet,
          restart: bool = False) -> Run:
-    watch = LearningWatch(modality.baseline_nats(model, ds, test_b), quiet=quiet)
+    procs = distributed.current()               # with many processes, process 0 alone writes and speaks
+    main = procs.is_main
+    watch = [LearningWatch(modality.baseline_nats(model, ds, test_b), quiet=quiet)] if main else []
     trainer = Trainer(model, run, train_b, test_b, opts, write_samples=modality.write_samples, unit=modality.unit,
-                      live=live, quiet=quiet, callbacks=[watch])
+                      live=live, quiet=quiet, callbacks=watch, processes=procs)
     if resume:
         trainer.restore()                       # a damaged checkpoint fails here, before anything is written
         if trainer.epoch >= opts.epochs:
-            print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs", file=sys.stderr)
+            if main:
+                print(f"{run.path} already has {trainer.epoch} epochs; ask for more with --epochs", file=sys.stderr)
             return run
-    with run.lock():                            # one writer per run: a second process is told which holds it
-        if restart:
+    # One writer per run: a second process (not one of this run's) is told which holds it.
+    with run.lock() if main else contextlib.nullcontext():
+        if main and restart:
             run.truncate_metrics(0, 0)          # whatever its first, unfinished epoch logged
-        if resume or restart:
+        if main and (resume or restart):
             run.update_config(train=opts.to_json())
-        if not quiet:
+        if main and not quiet:
+            on = f"{model.device}" + (f" × {procs.world_size} processes" if procs.many else "")
             print(f"training {model.name} on {modality.announce(model, ds, train_b, run.config['data'])} on "
-                  f"{model.device} → {run.path}", file=sys.stderr)
+                  f"{on} → {run.path}", file=sys.stderr)
         try:
             trainer.fit()
         except KeyboardInterrupt:
-            print(f"\ninterrupted: the checkpoint of epoch {trainer.epoch} is kept; "
-                  f"continue with: genlab train --resume {run.path}", file=sys.stderr)
+            if main:
+                print(f"\ninterrupted: the checkpoint of epoch {trainer.epoch} is kept; "
+                      f"continue with: genlab train --resume {run.path}", file=sys.stderr)
             raise
+    procs.barrier()                             # the run's files are whole when any process returns
     return run
 
 

@@ -1,4 +1,4 @@
-"""The `genlab` command: train, sample, eval, explore, complete, data, demo.
+"""The `genlab` command: train, sample, eval, explore, complete, data, demo, report, serve.
 
 Bad input of any kind ends in one line on stderr and exit status 2 (UserError); nothing else is caught.
 """
@@ -39,6 +39,7 @@ def _positive(kind, name, high=None):
 
 # Sizes past these would ask for tens of GB or days: refused with one line, not tried.
 MAX_SAMPLES, MAX_STEPS, MAX_IWAE_K = 100_000, 200, 10_000
+MAX_SAMPLING_STEPS = 1000       # a diffusion's sampling steps: its usual T
 
 
 def _temperature(text):
@@ -144,8 +145,11 @@ def _add_train(sub, model_cls, data: str | None = None, batch_size: int | None =
                                                     "(options given beside it change them)")
     p.add_argument("--list", action="store_true", help="list the models and exit")
     p.add_argument("--data", default="digits", help="digits, mnist, fashion-mnist or folder:PATH (default digits); "
-                                                    "text: tang300, song100, fortunes, songs-poems or text:PATH")
-    p.add_argument("--size", type=_positive(int, "--size"), help="resize folder images to SIZE×SIZE")
+                                                    "text: tang300, song100, fortunes, songs-poems or text:PATH; "
+                                                    "sound: spoken-digits, notes or audio:PATH; "
+                                                    "video: moving-mnist, moving-mnist-32 or video:PATH")
+    p.add_argument("--size", type=_positive(int, "--size"), help="resize folder images to SIZE×SIZE; sound: cut or "
+                                                                 "pad clips to SIZE samples")
     p.add_argument("--binarize", type=_pixels, metavar="MODE",
                    help="binarise pixels: resampled every epoch (dynamic), at 0.5 (threshold), keep 8-bit "
                         "(none), or palette:N (each pixel one of N colours fitted to the training images; "
@@ -178,13 +182,26 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("run")
     p.add_argument("-n", type=_positive(int, "-n", MAX_SAMPLES), default=64)
     p.add_argument("-o", "--output", help="image grid to write (default samples.png); text runs print their "
-                                          "lines and also write them to a .txt file named here")
+                                          "lines and also write them to a .txt file named here; sound runs: a "
+                                          ".wav of the clips half a second apart (default samples.wav), or "
+                                          "FOLDER/ for a .wav each, a waveform and spectrogram .png beside; "
+                                          "video runs: NAME.gif, held-out clips continued (default clips.gif), "
+                                          "and NAME.png, their frames in rows")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
     p.add_argument("--nrow", type=_positive(int, "--nrow", MAX_SAMPLES))
     p.add_argument("--temperature", type=_temperature,
                    help="text runs: sample each token from the softmax at this temperature (default 1)")
     p.add_argument("--greedy", action="store_true", help="text runs: take the most likely token at each step")
+    p.add_argument("--steps", type=_positive(int, "--steps", MAX_SAMPLING_STEPS),
+                   help="diffusion runs (ddpm): DDIM sampling steps, 1 to the model's timesteps (default: "
+                        "the run's sample_steps)")
+    p.add_argument("--frames", type=_positive(int, "--frames", 100),
+                   help="video runs: frames the model draws after each held-out clip's context (default: the "
+                        "rest of the clip)")
+    p.add_argument("--context", type=_positive(int, "--context", 1000),
+                   help="video runs: frames of each held-out clip given first (default: the data's, 10 of "
+                        "moving-mnist's 20)")
     _common_run_options(p)
 
     p = sub.add_parser("eval", help="test-set figures of one or more runs")
@@ -198,9 +215,11 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("--samples", type=_positive(int, "--samples", MAX_SAMPLES),
                    help="samples drawn per run for sample metrics, and real images they are compared with "
                         "(default: half the training split, at most 10,000)")
-    p.add_argument("--features", metavar="PATH",
+    p.add_argument("--features", metavar="PATH|selfsup",
                    help="feature network saved as TorchScript (images N×C×H×W in [0, 1] → features N×D, or "
-                        "(features, logits)); default: genlab's classifier of the run's data, trained once and cached")
+                        "(features, logits)), or selfsup: genlab's self-supervised network (SimCLR) of the run's "
+                        "data (a file named selfsup: ./selfsup); default: genlab's classifier of labelled data, the "
+                        "self-supervised network of unlabelled data, each trained once and cached")
     p.add_argument("--plot", metavar="PNG", help="also draw precision/recall, density/coverage and FID of the runs")
     _common_run_options(p)
 
@@ -232,12 +251,14 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     for v in views.choices.values():
         _common_run_options(v)
 
-    p = sub.add_parser("complete", help="draw the covered part of an image (autoregressive models)")
+    p = sub.add_parser("complete", help="draw the covered part of an image or a sound clip (autoregressive models)")
     p.add_argument("run")
-    p.add_argument("--image", required=True, help="the image to complete (PNG, JPEG or GIF)")
+    p.add_argument("--image", "--clip", dest="image", required=True,
+                   help="the image (PNG, JPEG or GIF) or sound clip (WAV) to complete")
     p.add_argument("--cover", default="bottom-half",
                    help="what the model draws: bottom-half, right-half or a percentage such as 75%% "
-                        "(the last pixels in raster order); default bottom-half")
+                        "(the last pixels in raster order; of a clip, its last half or share), or of a clip "
+                        "its last seconds such as 0.5s; default bottom-half")
     p.add_argument("-n", type=_positive(int, "-n", MAX_STEPS), default=8, help="completions side by side (default 8)")
     p.add_argument("-o", "--output", default="completion.png")
     p.add_argument("--seed", type=_seed, default=0)
@@ -247,7 +268,7 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p = sub.add_parser("data", help="list data sets, describe one, or fetch one")
     p.add_argument("name", nargs="?", help="a data set name, or `fetch`")
     p.add_argument("target", nargs="?", help="with fetch: the data set to fetch")
-    p.add_argument("--size", type=_positive(int, "--size"))
+    p.add_argument("--size", type=_positive(int, "--size"), help="images: resize to SIZE×SIZE; sound: clips of SIZE samples")
     p.add_argument("-o", "--output", help="write a grid of examples")
     p.add_argument("--binarize", type=_pixels, metavar="MODE",
                    help="show the examples as a model trained with --binarize MODE sees them (palette:N: and "
@@ -257,6 +278,21 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("--out", help="a new or empty folder (default demo-out, or demo-out-2, -3, ... beside it "
                                  "when that one holds files already)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), default=None)
+    _common_run_options(p)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, samples, figures, a table")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("-o", "--output", default="report.html", help="the page to write (default report.html)")
+    _common_run_options(p)
+
+    p = sub.add_parser("serve", help="a local page to play with trained models (sliders, classes, completion)")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: the network)")
+    p.add_argument("--port", type=_at_least_zero("--port", 65535), default=8000,
+                   help="port to listen on (default 8000; 0: any free one, printed when it starts)")
+    p.add_argument("--workers", type=_positive(int, "--workers", 16), default=2,
+                   help="threads that run the models, so the page stays responsive (default 2)")
     _common_run_options(p)
     return parser
 

@@ -12,6 +12,7 @@ import torch
 from . import api, modalities
 from .errors import UserError
 from .models.registry import get_model_class, model_names
+from .training import distributed
 from .training.options import TrainOptions
 
 # Options of `genlab train` that a resumed run cannot take: they are fixed when the run starts.
@@ -28,7 +29,7 @@ def cmd_train(args) -> int:
     if args.list:
         for name in model_names():
             d = get_model_class(name).declaration()
-            print(f"{name:15s} {d['family']:15s} {d['modality']:6s} likelihood {d['likelihood']:6s} "
+            print(f"{name:15s} {d['family']:15s} {d['modality']:6s} likelihood {d['likelihood']:8s} "
                   f"condition {d['conditioning']:17s} {', '.join(d['abilities']) or '—'}")
         return 0
     trainer = _given(args, TRAINER_OPTIONS)
@@ -58,6 +59,8 @@ def cmd_train(args) -> int:
             **common, **_settings(args)))
     if isinstance(run, int):
         return run
+    if not distributed.current().is_main:        # one process of several: the first one reports
+        return 0
     rows = run.metrics()
     last = rows[-1] if rows else {}
     tests = ", ".join(f"{k[5:]}={v:.2f}±{last.get(k + '_se', 0):.2f}" for k, v in last.items()
@@ -104,7 +107,8 @@ def _model(args):
 def cmd_sample(args) -> int:
     model = _model(args)
     g = torch.Generator(device=model.device).manual_seed(args.seed)
-    options = {"label": args.label, "nrow": args.nrow, "temperature": args.temperature, "greedy": args.greedy}
+    options = {"label": args.label, "nrow": args.nrow, "temperature": args.temperature, "greedy": args.greedy,
+               "steps": args.steps, "frames": args.frames, "context": args.context}
     modalities.get(model.modality).sample(model, args.n, options, args.output, g)
     return 0
 
@@ -117,17 +121,13 @@ def cmd_explore(args) -> int:
 
 
 def cmd_complete(args) -> int:
-    from .explore.completion import completions
-    from .modalities.image import write_grid
-
     model = _model(args)
     if "complete" not in model.abilities:
         raise UserError(f"{model.name} cannot complete images: completion needs an autoregressive model "
                         f"(pixelcnn, gated-pixelcnn, pixelrnn-row, pixelrnn-diag, pixel-lstm)")
     model.class_condition(args.label, 1)        # a wrong --class is refused before any work
-    x = modalities.get(model.modality).read_input(model, args.image)
-    images = completions(model, x, args.cover, args.n, seed=args.seed, label=args.label)
-    write_grid(images, args.output, nrow=len(images))
+    modalities.get(model.modality).complete(model, args.image, args.cover, args.n, output=args.output,
+                                            seed=args.seed, label=args.label)
     return 0
 
 
@@ -189,3 +189,18 @@ def cmd_demo(args) -> int:
     run_demo(out, device=device, epochs=args.epochs)
     return 0
 
+
+# ---- report and serve --------------------------------------------------------------------------------
+
+def cmd_report(args) -> int:
+    from .web.report import write_report
+
+    print(f"wrote {write_report(args.runs, args.output, device=args.device, threads=args.threads)}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .web.server import serve
+
+    serve(args.runs, args.host, args.port, device=args.device, threads=args.threads, workers=args.workers)
+    return 0

@@ -3,7 +3,7 @@
 Trains an autoencoder, a VAE and a conditional VAE (binarised pixels) and a Gaussian mixture by EM
 (8-bit pixels), each through the same `genlab train`, then writes their sample grids, the VAE's latent
 grid, the CVAE's classes and a comparison of test log-likelihoods and sample quality (FID, precision and
-recall, mode coverage, memorisation) in one protocol."""
+recall, mode coverage, memorisation) in one protocol, and ends with all of it on one page (report.html)."""
 from __future__ import annotations
 
 import json
@@ -16,6 +16,7 @@ from .data.images import save_grid
 from .errors import UserError
 from .evaluation.sample_quality import METRICS
 from .explore import latent
+from .web.report import write_report
 
 # (run name, model, settings); the epoch counts are what the figures in the README were made with.
 RUNS = [
@@ -54,5 +55,9 @@ def run_demo(out: Path, device: torch.device, epochs: int | None = None) -> None
     (out / "comparison.txt").write_text(table + "\n")
     (out / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n" + table)
+    # One page of it all: every run's curves, samples and views, and the table (web/report.py).
+    report = write_report([out / "runs" / name for name, _, _ in RUNS], out / "report.html", device=device,
+                          quiet=True)
     print(f"\npictures and runs in {out}/: samples-*.png, ae-vs-vae.png (top: autoencoder decoding N(0, I) codes; "
           "bottom: VAE), latent-grid-vae-2d.png, cvae-by-class.png, comparison.txt; runs/*/memorisation.png")
+    print(f"all of it on one page, to open in a browser (offline): {report}")

@@ -1,4 +1,5 @@
-"""Data sets by name: "digits", "mnist", "fashion-mnist", "folder:PATH"; and the batching of them."""
+"""Data sets by name: "digits", "mnist", "fashion-mnist", "pokemon", "pokemon-20", "pokemon-shiny",
+"folder:PATH"; and the batching of them."""
 from __future__ import annotations
 
 from ..errors import UserError
@@ -14,6 +15,8 @@ def _register_optional():
     from . import fashion_mnist, mnist
     _NAMED["mnist"] = mnist
     _NAMED["fashion-mnist"] = fashion_mnist
+    from . import pokemon
+    _NAMED.update(pokemon.DATA_SETS)
 
 
 try:

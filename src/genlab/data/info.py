@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from ..errors import UserError
+from .audio import AudioInfo
 from .base import DataInfo
+from .video import VideoInfo
 from .vocab import TextInfo
 
-INFO_KINDS = {"image": DataInfo, "text": TextInfo}
+INFO_KINDS = {"image": DataInfo, "text": TextInfo, "audio": AudioInfo, "video": VideoInfo}
 
 
-def info_from_json(d: dict) -> "DataInfo | TextInfo":
+def info_from_json(d: dict) -> "DataInfo | TextInfo | AudioInfo | VideoInfo":
     """The Info saved in a run's config.json. A run written before the kind was saved is an image run."""
     kind = d.get("kind", "image")
     if kind not in INFO_KINDS:

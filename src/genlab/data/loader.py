@@ -1,6 +1,7 @@
 """Batches from preloaded tensors: no per-item Python work, binarised or dequantised on the fly."""
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import torch
@@ -57,8 +58,65 @@ def transform(x_u8: torch.Tensor, binarize: str, generator: torch.Generator | No
     return (x + u) / 256
 
 
-class Batches:
-    """Batches of one split (condition: the class labels, None for unlabelled data). A new shuffle and binarisation per epoch."""
+class Shares:
+    """What a training split is on many processes: the split is batched as one process batches it (the same
+    shuffle on every process: a batch is what --batch-size says, over all processes), and process `rank` of
+    `world_size` takes rows rank, rank + W, … of each batch. The gradients of the shares, averaged with the
+    shares' sizes as weights, are then those of the whole batch. A batch with fewer examples than processes
+    (a last, short one) is left out when there are many. A subclass gives `_global_batches(epoch)`, the
+    index tensors of the batches of one process, and `_take(idx)`."""
+    rank, world_size = 0, 1
+
+    def share(self, rank: int, world_size: int):
+        """This split as process `rank` of `world_size` sees it (the same tensors, not copied)."""
+        out = copy.copy(self)
+        out.rank, out.world_size = rank, world_size
+        return out
+
+    def whole(self):
+        """This split as one process sees it, every process's share together."""
+        return self.share(0, 1) if self.world_size > 1 else self
+
+    def _kept(self, epoch: int) -> list[torch.Tensor]:
+        return [b for b in self._global_batches(epoch) if len(b) >= self.world_size]
+
+    def _sizes(self) -> list[int]:
+        """The sizes of the kept batches of one process, in no particular order."""
+        n, b = self._count(), self.batch_size
+        rem = 0 if getattr(self, "drop_last", False) else n % b
+        return [b] * (n // b) + ([rem] if rem >= max(self.world_size, 1) else [])
+
+    def totals(self, epoch: int = 0) -> list[int]:
+        """The size of each batch of `epoch` over all processes, in order: a share's weight is its size over it."""
+        return [len(b) for b in self._kept(epoch)]
+
+    def __len__(self) -> int:
+        return len(self._sizes())
+
+    def num_images(self) -> int:                   # this process's examples in an epoch
+        return sum(len(range(self.rank, m, self.world_size)) for m in self._sizes())
+
+
+def whole(batches):
+    """Every process's share of a split, for what must see all of it (an EM model's initialisation)."""
+    return batches.whole() if isinstance(batches, Shares) else batches
+
+
+def summed(batches, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Sums over the batches of a split (an EM model's statistics), each summed in place over every
+    process's share when the split is shared out; unchanged in one process."""
+    if isinstance(batches, Shares) and batches.world_size > 1:
+        import torch.distributed as dist
+        for t in tensors:
+            dist.all_reduce(t)
+    return tensors
+
+
+class Batches(Shares):
+    """Batches of one split (condition: the class labels, None for unlabelled data). A new shuffle and
+    binarisation per epoch. With `rank` and `world_size`, one process's share of each batch (see Shares):
+    the pixels are binarised or dequantised for the whole batch, so every process's share is what one
+    process would have seen."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, *, binarize: str, batch_size: int,
                  shuffle: bool, seed: int = 0, device: str | torch.device = "cpu", drop_last: bool = False,
@@ -71,21 +129,20 @@ class Batches:
         self.seed, self.device, self.drop_last = seed, torch.device(device), drop_last
         self.rank, self.world_size = rank, world_size
 
-    def _indices(self, epoch: int) -> torch.Tensor:
+    def _count(self) -> int:
+        return len(self.images)
+
+    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
         n = len(self.images)
         if self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1))
             idx = torch.randperm(n, generator=g)
         else:
             idx = torch.arange(n)
-        return idx[self.rank::self.world_size]
-
-    def __len__(self) -> int:
-        n = len(range(self.rank, len(self.images), self.world_size))
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def num_images(self) -> int:
-        return len(range(self.rank, len(self.images), self.world_size))
+        batches = list(idx.split(self.batch_size))
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        return batches
 
     def _fixed(self) -> torch.Tensor:
         # An evaluation split is binarised / dequantised once, whatever the batch size, so every
@@ -97,15 +154,17 @@ class Batches:
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""
-        idx = self._indices(epoch).to(self.device)
-        stop = len(idx) - (len(idx) % self.batch_size if self.drop_last else 0)
         g = None
         if self.shuffle:
             g = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch, salt=2))
-        for start in range(0, stop, self.batch_size):
-            b = idx[start:start + self.batch_size]
+        mine = slice(self.rank, None, self.world_size)
+        for b in self._kept(epoch):
+            b = b.to(self.device)
             x = transform(self.images[b], self.binarize, g) if self.shuffle else self._fixed()[b]
-            yield Batch(x, self.labels[b] if self.labels is not None else None)
+            y = self.labels[b] if self.labels is not None else None
+            if self.world_size > 1:
+                x, y = x[mine], (y[mine] if y is not None else None)
+            yield Batch(x, y)
 
     def __iter__(self):
         return self.epoch(0)

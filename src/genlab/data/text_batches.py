@@ -12,7 +12,7 @@ import torch
 
 from ..errors import UserError
 from .batch import Batch
-from .loader import epoch_seed
+from .loader import Shares, epoch_seed
 from .vocab import PAD, TextInfo
 
 POOL = 50          # batches whose lines are sorted by length together: a new mix every epoch all the same
@@ -33,11 +33,12 @@ def pad(seqs: list[list[int]], device: str | torch.device = "cpu") -> tuple[torc
     return x.to(device), lengths.to(device)
 
 
-class TextBatches:
-    """Batch(x, lengths=...) batches of one split; a new order every epoch when shuffled, reproducible from the seed."""
+class TextBatches(Shares):
+    """Batch(x, lengths=...) batches of one split; a new order every epoch when shuffled, reproducible from the seed.
+    With `rank` and `world_size`, one process's share of each batch (see loader.Shares)."""
 
     def __init__(self, seqs: list[list[int]], *, batch_size: int, shuffle: bool, seed: int = 0,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise UserError(f"--batch-size must be at least 1, not {batch_size}")
         if not seqs:
@@ -45,11 +46,9 @@ class TextBatches:
         self.x, self.lengths = pad(seqs, device)
         self._lengths = self.lengths.cpu()
         self.batch_size, self.shuffle, self.seed, self.device = batch_size, shuffle, seed, torch.device(device)
+        self.rank, self.world_size = rank, world_size
 
-    def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
-
-    def num_images(self) -> int:            # the trainer's name for "examples"
+    def _count(self) -> int:                 # len() and num_images(), "examples", are the Shares'
         return len(self.x)
 
     def num_tokens(self) -> int:
@@ -58,18 +57,19 @@ class TextBatches:
     def _by_length(self, idx: torch.Tensor) -> torch.Tensor:
         return idx[torch.argsort(self._lengths[idx], stable=True)]
 
-    def epoch(self, epoch: int = 0) -> Iterator[Batch]:
-        """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""
+    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
         n = len(self.x)
         if self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1))
             pools = torch.randperm(n, generator=g).split(self.batch_size * POOL)
             batches = [b for pool in pools for b in self._by_length(pool).split(self.batch_size)]
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=g)]
-        else:
-            batches = self._by_length(torch.arange(n)).split(self.batch_size)
-        for b in batches:
-            b = b.to(self.device)
+            return [batches[i] for i in torch.randperm(len(batches), generator=g)]
+        return list(self._by_length(torch.arange(n)).split(self.batch_size))
+
+    def epoch(self, epoch: int = 0) -> Iterator[Batch]:
+        """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""
+        for b in self._kept(epoch):
+            b = b[self.rank::self.world_size].to(self.device)     # lines of like length: shares alike
             lengths = self.lengths[b]
             yield Batch(self.x[b, :int(lengths.max())], lengths=lengths)      # trimmed to this batch's longest line
 

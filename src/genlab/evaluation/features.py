@@ -1,4 +1,5 @@
-"""Feature networks for sample-quality metrics: genlab's own classifier of a labelled data set, or the
+"""Feature networks for sample-quality metrics: genlab's own classifier of a labelled data set, genlab's
+self-supervised network of any data set (unlabelled data's default; `--features selfsup`), or the
 user's network saved as TorchScript (`--features PATH`, Inception-v3 among them; other formats are
 refused, since loading them can run code).
 
@@ -45,6 +46,14 @@ def builtin_network(ds: ImageDataset, device, progress_factory=None) -> FeatureN
     name = (f"genlab classifier v{meta['version']} of {ds.name} ({meta['features']}-d, test accuracy "
             f"{100 * meta['test_accuracy']:.1f}%, binarised {100 * meta['test_accuracy_binarised']:.1f}%)")
     return FeatureNetwork(name, lambda x: (net.embed(x), torch.softmax(net(x), 1)), torch.device(device))
+
+
+def selfsup_network(ds: ImageDataset, device, progress_factory=None) -> FeatureNetwork:
+    """Features learnt from the images alone (no labels): they give no class probabilities."""
+    from .selfsup import describe, load_or_train
+    net, meta = load_or_train(ds, device, progress_factory)
+    net = net.to(device)
+    return FeatureNetwork(describe(ds, meta), lambda x: (net.embed(x), None), torch.device(device))
 
 
 def _load_module(p: Path, device):

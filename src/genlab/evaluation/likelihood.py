@@ -22,7 +22,12 @@ import torch
 from ..models.base import GenerativeModel
 
 # eval_terms keys that are negative log-likelihoods or bounds on one, with how we name them.
-NLL_KEYS = {"nll": "exact NLL", "nelbo": "negative ELBO", "iwae": "IWAE bound"}
+NLL_KEYS = {"nll": "exact NLL", "nelbo": "negative ELBO", "iwae": "IWAE bound", "nll_ais": "AIS estimate"}
+# Terms named "shared_…" hold one value for the whole test split (repeated for each example), reported once
+# under the rest of their name: the rbm's AIS estimate of log Z, which every image's "nll_ais" contains.
+# That estimate's standard error adds in quadrature to the spread of the figure over the test examples.
+SHARED = "shared_"
+SHARED_SE = {"nll_ais": "ais_log_z_se"}
 # Parts of a bound, in nats: the reconstruction term moves with the bound (D·log 256 for 8-bit data),
 # the KL divergence does not.
 SHIFTED_PARTS = {"recon"}
@@ -94,6 +99,8 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
     `_nats_per_line`, `_nats_per_token`), each with its standard error (`…_se`), and `standard_error`
     saying what that is."""
     info = info if info is not None else model.info
+    shared = {k[len(SHARED):]: float(v[0]) for k, v in terms.items() if k.startswith(SHARED) and len(v)}
+    terms = {k: v for k, v in terms.items() if not k.startswith(SHARED)}
     if not terms:
         return {}
     n = len(next(iter(terms.values())))
@@ -113,6 +120,8 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
         for key, v in terms.items():
             if key in NLL_KEYS:
                 mean, se = mean_and_se(v + shift)
+                if key in SHARED_SE and se is not None:
+                    se = math.hypot(se, shared[SHARED_SE[key]])
                 _put(out, f"{key}_nats", mean, se)
                 if info.pixels != "binary":
                     _put(out, f"{key}_bpd", mean / bits, None if se is None else se / bits)
@@ -121,9 +130,12 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
             else:                                    # not a likelihood (the autoencoder's loss): no unit of nats
                 _put(out, key, *mean_and_se(v))
         what, unit = "images", "image"
+    out.update(shared)
     if n > 1:
         noise = (f"each {unit}'s bound is a Monte Carlo estimate, so this holds its sampling noise too"
                  if {"nelbo", "iwae"} & terms.keys() else
+                 f"the AIS figure adds the standard error of the one log Z estimate every {unit} shares"
+                 if SHARED_SE.keys() & terms.keys() else
                  "the figure itself is exact, so this is the test split's sampling noise only")
         out["standard_error"] = f"…_se: standard error of the mean over the {n} test {what} ({noise})"
     return out
@@ -142,8 +154,9 @@ def likelihood_report(model: GenerativeModel, test, info=None, *, iwae_k: int = 
 
 
 def headline(figures: dict) -> str | None:
-    """The key of the figure a run is ranked by: the exact NLL, else the IWAE bound, else the ELBO."""
-    for key in ("nll_nats", "iwae_nats", "nelbo_nats"):
+    """The key of the figure a run is ranked by: the exact NLL, else the AIS estimate, else the IWAE bound,
+    else the ELBO."""
+    for key in ("nll_nats", "nll_ais_nats", "iwae_nats", "nelbo_nats"):
         if key in figures:
             return key
     return None

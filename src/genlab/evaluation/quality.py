@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import UserError
 from ..training.progress import Progress
-from .features import builtin_network, torchscript_network
+from .features import builtin_network, selfsup_network, torchscript_network
 from .sample_quality import FEATURE_METRICS, SAMPLE_BATCH, SampleJudge, default_samples, draw_samples, within_floor
+
+
+SELFSUP = "selfsup"      # --features selfsup: genlab's self-supervised network, on labelled data too
 
 
 class SampleQuality:
@@ -22,14 +24,13 @@ class SampleQuality:
         if key not in self.judges:
             metrics = [m for m in self.metrics if m != "likelihood"]
             network = None
-            if self.features:
+            bar = lambda total, label: Progress(total, label, unit="img", live=live)  # noqa: E731
+            if self.features and self.features != SELFSUP:
                 network = torchscript_network(self.features, ds.shape, self.device)
             elif FEATURE_METRICS & set(metrics):
-                if ds.num_classes < 2:
-                    raise UserError(f"{ds.name} has no class labels for genlab to train a feature network on: "
-                                    "pass --features PATH (a TorchScript network), or --metrics memorisation")
-                network = builtin_network(ds, self.device,
-                                          lambda total, label: Progress(total, label, unit="img", live=live))
+                # Data without labels (or --features selfsup): features learnt from the images alone.
+                network = (selfsup_network(ds, self.device, bar) if self.features == SELFSUP or ds.num_classes < 2
+                           else builtin_network(ds, self.device, bar))
             n = self.samples or default_samples(ds)
             self.judges[key] = SampleJudge(ds, binarize, n, metrics, network, self.device)
         return self.judges[key]

@@ -33,6 +33,7 @@ from .prdc import prdc, prdc_resampled
 SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation")
 METRICS = ("likelihood",) + SAMPLE_METRICS
 FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is"}
+CLASS_FIGURES = {"modes": "modes_covered", "is": "inception_score"}   # they need class probabilities
 SAMPLE_BATCH = 250
 BOOTSTRAP = 100          # resamples for every `<key>_std`
 BOOTSTRAP_SEED = 0
@@ -181,6 +182,10 @@ class SampleJudge:
             # inception_score_split_std, and its uncertainty is the bootstrap's, like every other figure.
             out["inception_score"], out["inception_score_split_std"] = inception_score(probs)
             out["inception_score_std"] = _std([inception_score(probs[i.to(probs.device)])[0] for i in resamples])
+        skipped = {m: self._why_no_classes(probs) for m, key in CLASS_FIGURES.items()
+                   if m in self.metrics and key not in out}
+        if skipped:                     # said in the table, not an error: the other figures stand
+            out["skipped"] = skipped
         if "memorisation" in self.metrics and memorise_picture is not None:
             m = memorisation(images, self.train_all(), self.test)
             found = m.pop("_nearest")
@@ -191,6 +196,15 @@ class SampleJudge:
         seconds["metrics"] = time.perf_counter() - t
         out["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         return out
+
+    def _why_no_classes(self, probs) -> str:
+        """Why mode coverage or the Inception Score was not computed: they need a classifier of the data's classes."""
+        if probs is None:
+            return ("the data have no class labels to train a classifier on" if self.data_freq is None
+                    else "the feature network gives no class probabilities")
+        if self.data_freq is None:
+            return "the data have no class labels"
+        return f"the feature network's {probs.shape[1]} classes are not the data's {self.ds.num_classes}"
 
     def data_row(self) -> dict:
         """The held-out test images judged like samples: what a model that generalises perfectly would score."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 COLUMNS = [("name", "run"), ("model", "model"), ("data", "data"), ("pixels", "pixels"), ("nll_nats", "NLL"),
+           ("nll_ais_nats", "AIS estimate"),
            ("nelbo_nats", "−ELBO"), ("iwae_nats", "IWAE"), ("recon_nats", "recon"), ("kl_nats", "KL"),
            ("nll_bpd", "NLL b/d"), ("nelbo_bpd", "−ELBO b/d"), ("iwae_bpd", "IWAE b/d"),
            ("binarisation_sd_nats", "binar. SD"),
@@ -36,7 +37,7 @@ def format_table(results: list[dict]) -> str:
         out.append("nats per image on the test split (8-bit densities: their NLL + D·log 256, recon likewise, KL "
                    "unchanged; b/d: bits per dimension; palette: per pixel), ± their standard error over the test "
                    "images (a bound's Monte Carlo noise included; exact NLL: the test split's sampling noise). "
-                   + _binarisations(results)
+                   + _binarisations(results) + _ais(results)
                    + "indep. px: each pixel on its own (8-bit: a 256-way histogram; palette: an N-way one; indep. "
                    "Gauss: a Gaussian per pixel, the baseline within continuous densities). Conditional models "
                    "score log p(x | label).")
@@ -50,8 +51,19 @@ def _binarisations(results: list[dict]) -> str:
     counts = sorted({r["binarisations"] for r in results if isinstance(r.get("binarisations"), int)})
     if not counts:
         return ""
-    return (f"binar. SD: the headline figure's (NLL, else IWAE, else −ELBO) standard deviation over "
-            f"{'/'.join(map(str, counts))} fixed binarisations of the test split (the figures are seed 0's). ")
+    return (f"binar. SD: the headline figure's (NLL, else AIS estimate, else IWAE, else −ELBO) standard "
+            f"deviation over {'/'.join(map(str, counts))} fixed binarisations of the test split (the figures are "
+            f"seed 0's). ")
+
+
+def _ais(results: list[dict]) -> str:
+    """The footnote's sentence on the AIS estimate column, where it is shown."""
+    if not any("nll_ais_nats" in r for r in results):
+        return ""
+    return ("AIS estimate: each image's free energy plus one estimate of log Z by annealed importance sampling "
+            "(the run's ais_temperatures and ais_chains; Salakhutdinov & Murray 2008), its ± holding that "
+            "estimate's standard error too (ais_log_z_se in eval.json); an estimate, not a bound: log Z "
+            "errs low on average, and the NLL with it. ")
 
 
 QUALITY = [("fid", "FID", "{:.2f}"), ("kid", "KID×10³", None), ("precision", "prec", "{:.3f}"),
@@ -81,6 +93,18 @@ def _quality_cell(r: dict, key: str, fmt, marked=(), compared=()) -> str:
         return text
     # Marked cells end in ≈, the others in a space, so the figures of a column stay aligned.
     return text + (WITHIN_FLOOR if key in marked else " ")
+
+
+def _skipped(results: list[dict]) -> list[str]:
+    """Why figures asked for were not computed (mode coverage and IS need a classifier of the data's classes)."""
+    names = {"modes": "modes and KL(modes)", "is": "IS"}
+    reasons: dict[str, list[str]] = {}
+    for r in results:
+        for metric, why in (r.get("skipped") or {}).items():
+            if names.get(metric, metric) not in reasons.setdefault(why, []):
+                reasons[why].append(names.get(metric, metric))
+    return [f"{' and '.join(which)} not computed ({why}): they need a classifier of the data's classes."
+            for why, which in reasons.items()]
 
 
 def format_quality(results: list[dict]) -> list[str]:
@@ -121,6 +145,7 @@ def format_quality(results: list[dict]) -> list[str]:
                "judged like samples: the real-versus-real floor at this n. ≈: within the floor's noise, the figure "
                "differs from the floor's by less than twice their combined ± (FID, KID, KL(modes): exceeds it by "
                "less): at this n it cannot be told from real data.")
+    out += _skipped(results)
     if no_floor:
         out.append("No (training images) row where the training split holds fewer than 2n images: without it, "
                    "no figure can be told from real data; pass a smaller --samples.")

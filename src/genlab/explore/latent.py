@@ -22,7 +22,7 @@ def code_of(model: GenerativeModel, x: torch.Tensor, condition: torch.Tensor | N
 
 
 def latent_dim(model: GenerativeModel) -> int:
-    return model.config.latent_dim
+    return model.latent_dim
 
 
 @torch.no_grad()

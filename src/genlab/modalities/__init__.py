@@ -1,14 +1,17 @@
-"""Every kind of data genlab models, one module each: image and text (sound and video will be modules here).
+"""Every kind of data genlab models, one module each: image, text, audio and video.
 
 `get(name)` by a model's declared `modality`; `for_spec(spec)` by a data spec; `of_run(run)` by a run."""
 from __future__ import annotations
 
 from ..errors import UserError
+from .audio import AudioModality
 from .base import Modality
 from .image import ImageModality
 from .text import TextModality
+from .video import VideoModality
 
-MODALITIES: dict[str, Modality] = {m.name: m for m in (ImageModality(), TextModality())}
+MODALITIES: dict[str, Modality] = {m.name: m for m in (ImageModality(), TextModality(), AudioModality(),
+                                                     VideoModality())}
 
 
 def get(name: str) -> Modality:

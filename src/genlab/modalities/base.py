@@ -88,6 +88,12 @@ class Modality:
         """A user's input (an image file, a line of text) as the model's input: a batch of one."""
         raise NotImplementedError
 
+    def complete(self, model, value: str, cover: str, n: int, *, output: str | None, seed: int,
+                 label: int | None) -> None:
+        """`genlab complete`: the user's input (`read_input`) with its `cover` part drawn n times by a model
+        that can complete, written to `output`."""
+        raise UserError(f"{model.name} cannot complete {self.noun}")
+
     # ---- figures ----
     def likelihood(self, model, run, ds, *, iwae_k: int, live) -> dict:
         raise NotImplementedError

@@ -23,9 +23,10 @@ class ImageModality(Modality):
     unit = "img"
     data_hint = "digits, mnist, fashion-mnist or folder:PATH"
     data_options = ("size", "binarize")
-    sample_options = ("label", "nrow")
+    sample_options = ("label", "nrow", "steps")
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
-    train_sizes = {"digits": 1438, "mnist": 8000, "fashion-mnist": 60000}
+    train_sizes = {"digits": 1438, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665, "pokemon-20": 665,
+                   "pokemon-shiny": 665}
     views = ("grid", "interpolate", "style")
 
     # ---- data ----
@@ -93,8 +94,15 @@ class ImageModality(Modality):
             write_grid(images, output)
 
     # ---- what a model writes and reads ----
-    def draw(self, model, n, generator, condition=None):
-        return model.sample(n, condition=condition, generator=generator)
+    def draw(self, model, n, generator, condition=None, steps=None):
+        """n images in [0, 1]; `steps` (a diffusion's sampling steps) only for a model whose
+        `sample_settings` name it, refused with one line for any other."""
+        settings = {k: v for k, v in {"steps": steps}.items() if v is not None}
+        for key in settings:
+            if key not in model.sample_settings:
+                raise UserError(f"--{key} does not apply to {model.name}: only models that sample in steps "
+                                f"(ddpm) take it")
+        return model.sample(n, condition=condition, generator=generator, **settings)
 
     def write_samples(self, model, stem, n, generator):
         return save_grid(self.draw(model, n, generator), stem.with_suffix(".png"))
@@ -102,7 +110,7 @@ class ImageModality(Modality):
     def sample(self, model, n, options, output, generator):
         self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
         condition = model.class_condition(options.get("label"), n)
-        write_grid(self.draw(model, n, generator, condition), output or "samples.png",
+        write_grid(self.draw(model, n, generator, condition, options.get("steps")), output or "samples.png",
                    options.get("nrow"))
 
     def read_input(self, model, value):
@@ -113,6 +121,13 @@ class ImageModality(Modality):
         if model.info.pixels == "palette":
             return model.pixels.image(model.pixels.values(x / 255))
         return (x >= 128).float() if model.info.pixels == "binary" else (x + 0.5) / 256
+
+    def complete(self, model, value, cover, n, *, output, seed, label):
+        """The image with its covered pixels drawn n times: the original, the covered input and the
+        completions in a row."""
+        from ..explore.completion import completions
+        images = completions(model, self.read_input(model, value), cover, n, seed=seed, label=label)
+        write_grid(images, output or "completion.png", nrow=len(images))
 
     def explore(self, model, view, options) -> None:
         from ..explore import latent

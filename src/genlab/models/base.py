@@ -21,7 +21,7 @@ from .weights import read_weights, write_weights
 from ..data.batch import Batch
 
 CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
-LIKELIHOODS = ("exact", "bound", "none")             # what its log_prob is
+LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: AIS, rbm)
 ABILITIES = ("encode", "decode", "complete", "style", "translate")
 
 
@@ -48,6 +48,9 @@ class GenerativeModel(nn.Module):
     abilities: ClassVar[tuple[str, ...]] = ()  # among ABILITIES: the methods it has beyond the contract
     trains_by_epoch: ClassVar[bool] = False    # `train_epoch` over the whole split (EM) instead of `train_step`
     has_iwae: ClassVar[bool] = False           # `iwae_nll`: a tighter bound than the ELBO
+    # Keyword arguments its `sample` takes beyond the contract's, each a `genlab sample` flag ("steps":
+    # --steps, a diffusion's sampling steps); the modality passes a flag only to a model that names it.
+    sample_settings: ClassVar[tuple[str, ...]] = ()
     default_binarize: ClassVar[str] = "dynamic"
     default_lr: ClassVar[float] = 1e-3        # what `genlab train` uses without --lr (GANs: their paper's)
     default_epochs: ClassVar[int] = 10        # without --epochs, for a model with no default_steps (EM)
@@ -75,6 +78,12 @@ class GenerativeModel(nn.Module):
         if self.optional_conditioning and not getattr(self.config, "conditional", False):
             return "none"
         return self.conditioning
+
+    @property
+    def latent_dim(self) -> int:
+        """The size of the code that `encode` gives and `decode` takes (models with those abilities); a flow's
+        code is as large as its data."""
+        return self.config.latent_dim
 
     @property
     def num_conditions(self) -> int:

@@ -19,11 +19,20 @@ MODELS = {
     "pixelrnn-diag": "autoregressive.diagonal_bilstm:DiagonalBiLSTM",
     "pixel-lstm": "autoregressive.pixel_lstm:PixelLSTM",
     "made": "autoregressive.made:MADE",
+    "wavenet": "autoregressive.wavenet:WaveNet",
+    "vpn": "autoregressive.vpn:VPN",
+    "nade": "autoregressive.nade:NADE",
+    "rbm": "energy.rbm:RBM",
     "gan": "adversarial.gan:GAN",
     "dcgan": "adversarial.dcgan:DCGAN",
     "wgan": "adversarial.wgan:WGAN",
     "wgan-gp": "adversarial.wgan_gp:WGANGP",
     "cgan": "adversarial.cgan:ConditionalGAN",
+    "cyclegan": "adversarial.cyclegan:CycleGAN",
+    "discogan": "adversarial.discogan:DiscoGAN",
+    "ddpm": "diffusion.ddpm:DDPM",
+    "realnvp": "flows.realnvp:RealNVP",
+    "glow": "flows.glow:Glow",
 }
 
 

@@ -1,5 +1,6 @@
 """Gradient clipping and a learning-rate schedule for any model: models call `opt.step()` themselves inside
-`train_step`, so the trainer hands them optimisers whose `step()` does both."""
+`train_step`, so the trainer hands them optimisers whose `step()` does both (and, on many processes,
+first averages the gradients over them: distributed.py)."""
 from __future__ import annotations
 
 import math
@@ -20,15 +21,16 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
 
 
 class ManagedOptimizer:
-    """An optimiser whose `step()` first clips the gradients of its own parameters to `clip` (0: off) and
-    sets each group's learning rate to its base rate times `factor()`.
+    """An optimiser whose `step()` first hands the gradients of its own parameters to `average` (many
+    processes: their mean over all), clips them to `clip` (0: off) and sets each group's learning rate to
+    its base rate times `factor()`.
 
     The factor is read from the trainer's step count, not counted per optimiser, so a WGAN whose
     generator steps once every five critic steps follows the same schedule as its critic."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, clip: float = 0.0,
-                 factor: Callable[[], float] | None = None):
-        self.optimizer, self.clip, self.factor = optimizer, clip, factor
+                 factor: Callable[[], float] | None = None, average: Callable[[list], None] | None = None):
+        self.optimizer, self.clip, self.factor, self.average = optimizer, clip, factor, average
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self._apply_schedule()
 
@@ -42,6 +44,8 @@ class ManagedOptimizer:
                 g["lr"] = base * f
 
     def step(self, closure=None):
+        if self.average is not None:
+            self.average(self._params())
         if self.clip > 0:
             torch.nn.utils.clip_grad_norm_(self._params(), self.clip)
         self._apply_schedule()

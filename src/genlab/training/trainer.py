@@ -7,6 +7,10 @@ Reproducible by construction: every epoch reseeds the global RNG and the batch o
 so a run resumed from the checkpoint of epoch k replays epochs k+1… exactly as an uninterrupted run. A
 checkpoint inside an epoch also keeps the RNG state, the position in the epoch and the epoch's running
 sums, so a run resumed from it finishes that epoch as the uninterrupted run did.
+
+On many processes (torchrun; distributed.py) each trains on its share of every batch, the optimisers
+average the gradients over all, the step's figures are the whole batch's, and process 0 alone tests,
+writes and checkpoints (the callbacks run there, but for the one that gathers the random states).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from ..evaluation.likelihood import test_figures
 from ..models.base import GenerativeModel
 from ..runs import PREVIOUS_TRAINER, Run
 from .callbacks import Callback, Checkpoint, Curves, MetricsLog, SampleFile, TensorBoard, write_grid
+from .distributed import Processes, current
 from .ema import EMA
 from .optim import ManagedOptimizer, lr_factor
 from .options import TrainOptions  # noqa: F401  (its home before options.py; callers import it from here)
@@ -58,13 +63,19 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 class Trainer:
     """`write_samples(model, stem, n, generator) -> Path` writes each epoch's samples (default: a PNG grid);
-    `unit` names an example on the progress bar; `callbacks` run after the built-in ones."""
+    `unit` names an example on the progress bar; `callbacks` run after the built-in ones. `processes`: those
+    training together (default: the ones this process joined, else itself alone); `train` is the whole
+    split, of which each takes its share."""
 
     def __init__(self, model: GenerativeModel, run: Run, train: Batches, test: Batches, opts: TrainOptions,
                  *, write_samples=None, unit: str = "img", live: bool | None = None, quiet: bool = False,
-                 callbacks: list[Callback] | None = None):
+                 callbacks: list[Callback] | None = None, processes: Processes | None = None):
+        self.procs = processes or current()
+        self.train_all = train
+        if self.procs.many:
+            train = train.share(self.procs.rank, self.procs.world_size)
         self.model, self.run, self.train, self.test, self.opts = model, run, train, test, opts
-        self.unit, self.live, self.quiet = unit, live, quiet
+        self.unit, self.live, self.quiet = unit, live, quiet or not self.procs.is_main
         self.epoch, self.step = 0, 0
         self.elapsed = 0.0             # training seconds over all epochs, resumes included
         self._pos: dict | None = None  # the epoch under way: steps done, examples, running sums, seconds
@@ -72,12 +83,13 @@ class Trainer:
         scheduled = opts.lr_schedule != "constant" or opts.warmup_steps > 0
         factor = (lambda: lr_factor(opts.lr_schedule, self.step, self.total_steps(), opts.warmup_steps)) \
             if scheduled else None
-        self.optimizers = {k: ManagedOptimizer(o, opts.clip_grad, factor)
+        average = self.procs.average_gradients if self.procs.many else None
+        self.optimizers = {k: ManagedOptimizer(o, opts.clip_grad, factor, average)
                            for k, o in model.configure_optimizers(opts.lr).items()}
         self.ema = EMA(model, opts.ema) if opts.ema > 0 else None
         self.callbacks: list[Callback] = [MetricsLog(), *([TensorBoard()] if opts.log == "tensorboard" else []),
                                           Checkpoint(), SampleFile(write_samples or write_grid), Curves(),
-                                          *(callbacks or [])]
+                                          *(callbacks or [])] if self.procs.is_main else [Checkpoint()]
 
     def steps_per_epoch(self) -> int:
         return 1 if self.model.trains_by_epoch else len(self.train)
@@ -96,7 +108,11 @@ class Trainer:
     # ---- checkpoints ----
     def save_checkpoint(self) -> None:
         """model.safetensors (the averaged weights with --ema) and trainer.pt (all that an exact resume needs:
-        optimisers, schedule, the raw weights and the average, and inside an epoch the RNG and the sums)."""
+        optimisers, schedule, the raw weights and the average, and inside an epoch the RNG and the sums).
+        Process 0 writes it; the others only hand it their random states inside an epoch."""
+        states = self.procs.random_states() if self.in_epoch() else None
+        if not self.procs.is_main:
+            return
         state = {"epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
                  "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                  "schedules": {k: o.schedule_state() for k, o in self.optimizers.items()}}
@@ -108,6 +124,8 @@ class Trainer:
                                  "rng": torch.get_rng_state()}
             if self.model.device.type == "cuda":
                 state["position"]["cuda_rng"] = torch.cuda.get_rng_state(self.model.device)
+            if states is not None:
+                state["position"]["process_rngs"] = states      # each process's stream, rank by rank
         with self.averaged_weights():
             state["weights_digest"] = weights_digest(self.model)
             self.run.save_checkpoint(self.model, state)
@@ -132,7 +150,8 @@ class Trainer:
                 self.ema = EMA(self.model, self.opts.ema)
         self._pos = state.get("position")
         self._saved = (self.epoch, self.step, self._pos is not None)
-        self.run.truncate_metrics(epoch, self.step)
+        if self.procs.is_main:
+            self.run.truncate_metrics(epoch, self.step)
 
     def _state_of_weights(self, state: dict, epoch: int) -> dict:
         """The trainer state saved with the weights now loaded. Checkpoints inside an epoch share its number,
@@ -154,6 +173,7 @@ class Trainer:
     # ---- the loop ----
     def fit(self) -> list[dict]:
         rows = []
+        self.procs.same_model(self.model)       # they start alike (the seed makes them so; this makes sure)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         try:
@@ -169,17 +189,20 @@ class Trainer:
 
     def _one_epoch(self) -> dict:
         e = self.epoch
-        torch.manual_seed(epoch_seed(self.opts.seed, e, salt=3))
+        seed = epoch_seed(self.opts.seed, e, salt=3)
+        # An EM model draws only to initialise, alike on every process from the whole split; a model that
+        # steps draws its noise on each process's own stream.
+        torch.manual_seed(seed if self.model.trains_by_epoch else self.procs.seed(seed))
         self.model.train()
         self._pos = self._pos or {"steps": 0, "examples": 0, "tokens": 0, "sums": {}, "seconds": 0.0}
         self._t0 = time.perf_counter()
         label = f"epoch {e + 1}/{self.opts.epochs}"
         if self.model.trains_by_epoch:
             figures = self.model.train_epoch(self.train, e)
-            self._after_step(figures, e, self.train.num_images(), 0)
+            self._after_step(figures, e, self.train_all.num_images(), 0)
         else:
             figures = self._train_batches(e, label)
-        report = self.model.epoch_report(self.train)
+        report = self.model.epoch_report(self.train_all) if self.procs.is_main else {}
         warning = report.pop("warning", None)
         if warning and not self.quiet:
             print(f"genlab: warning: {warning}", file=sys.stderr, flush=True)
@@ -187,9 +210,13 @@ class Trainer:
         seconds, pos = self._epoch_seconds(), self._pos
         self.elapsed += seconds
         self._check_weights(e)
+        self.procs.check_same_weights(self.model, e)
+        self.procs.same_model(self.model, weights=False)     # batch-norm statistics: process 0's, as it saves them
         self.model.eval()
-        with self.averaged_weights():
-            test = self._test_figures()
+        test = {}
+        if self.procs.is_main:
+            with self.averaged_weights():
+                test = self._test_figures()
         self.epoch, self._pos = e + 1, None
         row = {"epoch": self.epoch, "step": self.step, **figures, **test,
                "images_per_s": pos["examples"] / seconds if seconds > 0 else 0.0}   # examples (images, lines) per s
@@ -224,22 +251,41 @@ class Trainer:
         bar = None if self.quiet else Progress(len(self.train), label, live=self.live, unit=self.unit,
                                                done=pos["steps"])
         batches = self.train.epoch(e)
+        totals = self.train.totals(e) if self.procs.many else None    # each batch's examples over all processes
         for _ in range(pos["steps"]):      # resumed inside the epoch: replay the order and draws of its batches
             next(batches)
-        if "rng" in pos:
-            torch.set_rng_state(pos.pop("rng"))
-        if "cuda_rng" in pos:
-            torch.cuda.set_rng_state(pos.pop("cuda_rng"), self.model.device)
-        for batch in batches:
+        self._restore_random_state(pos, e)
+        for i, batch in enumerate(batches, start=pos["steps"]):
+            n = totals[i] if totals else len(batch)
+            self.procs.weight = len(batch) / n
             logs = self.model.train_step(batch, self.optimizers)
-            n = len(batch)
-            self._after_step(logs, e, n, int(batch.lengths.sum()) if batch.lengths is not None else 0)
+            if self.step == 0:             # weights set from a first batch (Glow's actnorm, an RBM's biases):
+                self.procs.same_model(self.model)      # process 0's share's, on every process
+            logs, tokens = self.procs.mean_logs(logs, int(batch.lengths.sum()) if batch.lengths is not None else 0)
+            self._after_step(logs, e, n, tokens)
             if bar:
                 bar.update(1, items=n, **logs)
         figures = {k: v / max(pos["examples"], 1) for k, v in pos["sums"].items()}
         if bar:
             bar.close(**figures)
         return figures
+
+    def _restore_random_state(self, pos: dict, e: int) -> None:
+        """A resume inside an epoch: each process's random state as saved, when it was one of the processes
+        that saved it (rank 0's is also the plain "rng" one process saves); a process beyond them starts a
+        stream of its own."""
+        saved = pos.pop("process_rngs", None)
+        mine = {k: pos.pop(k) for k in ("rng", "cuda_rng") if k in pos}
+        if not mine:                       # the epoch's start: its seed is set
+            return
+        if self.procs.rank > 0:
+            if saved is None or self.procs.rank >= len(saved):
+                torch.manual_seed(self.procs.seed(epoch_seed(self.opts.seed, e, salt=3) + pos["steps"]))
+                return
+            mine = saved[self.procs.rank]
+        torch.set_rng_state(mine["rng"])
+        if "cuda_rng" in mine and self.model.device.type == "cuda":
+            torch.cuda.set_rng_state(mine["cuda_rng"], self.model.device)
 
     def _after_step(self, logs: dict, e: int, n: int, tokens: int) -> None:
         self.step += 1

@@ -10,7 +10,7 @@ import sys
 from .callbacks import Callback
 
 COLLAPSED_KL = 0.5      # nats per example: a code this quiet carries next to nothing
-HEADLINE = ("test_nll_nats", "test_iwae_nats", "test_nelbo_nats")
+HEADLINE = ("test_nll_nats", "test_nll_ais_nats", "test_iwae_nats", "test_nelbo_nats")
 
 
 class LearningWatch(Callback):

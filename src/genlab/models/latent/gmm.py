@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ...data.loader import summed, whole
 from ...errors import UserError
 from ..base import GenerativeModel, option
 
@@ -81,9 +82,10 @@ class GaussianMixture(GenerativeModel):
 
     @torch.no_grad()
     def train_epoch(self, batches, epoch: int) -> dict[str, float]:
-        """One EM iteration over the whole split, its sufficient statistics summed batch by batch."""
+        """One EM iteration over the whole split, its sufficient statistics summed batch by batch (and over
+        every process's share of it, when it is shared out)."""
         if not self.initialised:
-            self._initialise(batches, epoch)
+            self._initialise(whole(batches), epoch)
         nk, sx, sxx = self._zero_stats()
         total, n = 0.0, 0
         for x, *_ in batches.epoch(epoch):
@@ -93,6 +95,9 @@ class GaussianMixture(GenerativeModel):
             r = torch.exp(joint - lse)
             total, n = total + lse.sum().item(), n + len(x)
             self._accumulate(x, r, nk, sx, sxx)
+        sums = torch.tensor([total, n], dtype=DTYPE, device=self.means.device)
+        nk, sx, sxx, sums = summed(batches, nk, sx, sxx, sums)
+        total, n = sums.tolist()
         self._m_step(nk, sx, sxx, n)
         return {"loglik": total / n}   # of the parameters this M-step started from, as EM reports
 

@@ -1,0 +1,396 @@
+"""Sound: clips of 8 kHz mono audio (spoken-digits, notes, or a folder of the user's WAV files), each sample
+one of 256 μ-law codes.
+
+Samples are written as WAV files (16-bit PCM) with a picture of each clip's waveform and spectrogram
+beside them: `-o out.wav` one file, the clips half a second apart, and out.png; `-o FOLDER/` one file
+and one picture per clip. The likelihood is reported per clip, per second (nats) and per sample (bits),
+beside two baselines fitted to the training split: each sample on its own (one histogram of the codes),
+and linear prediction (an autoregressive Gaussian on the waveform, discretised to the μ-law codes).
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import notes, spoken_digits
+from ..data.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo, check_length, fit_length,
+                          join_with_pauses, load_folder, mulaw_decode, mulaw_encode, read_wav, resample,
+                          save_picture, write_wav)
+from ..errors import UserError
+from ..printable import printable
+from .base import Modality
+
+BUILT_IN = {"spoken-digits": spoken_digits, "notes": notes}
+EVAL_BATCH = 16
+EPOCH_CLIPS = 8                 # clips in each epoch's sample file: a longer file is no longer listened to
+PAUSE = 0.5                     # seconds of silence between clips in one file
+BAR_FROM = 50                   # clips read or built before a progress bar is worth showing
+LPC_ORDER = 16                  # past samples the linear-prediction baseline looks at
+LPC_FLOOR = 1e-6                # share of a uniform distribution in its discretised Gaussian: never log 0
+CHUNK = 32                      # clips the baselines take at a time
+COVERS = "bottom-half or right-half (the second half), a percentage such as 75% or seconds such as 0.5s (the end)"
+
+
+class AudioModality(Modality):
+    name = "audio"
+    noun = "sound"
+    verb = "makes sound"
+    unit = "clip"
+    data_hint = "spoken-digits, notes or audio:PATH"
+    data_options = ("size",)             # the clip length in samples (cut or padded)
+    sample_options = ("label",)
+    sample_metrics = False
+    train_sizes = {"spoken-digits": 1596, "notes": 1777}
+    views = ()
+
+    # ---- data ----
+    def owns(self, spec: str) -> bool:
+        return spec in BUILT_IN or spec.startswith(PREFIX)
+
+    def availability(self):
+        rows = [(name, *mod.available()) for name, mod in BUILT_IN.items()]
+        return rows + [("audio:PATH", None, "any folder of WAV files (sub-folders are classes), resampled to 8 kHz, "
+                                             "cut or padded to 1 s (--size N: N samples)")]
+
+    def load(self, spec, options):
+        self.refuse(options, self.data_options, self.noun)
+        length = check_length(options["size"]) if options.get("size") is not None else None
+        bar = _Bar(f"building {spec}" if spec in BUILT_IN else f"reading {spec}")
+        if spec.startswith(PREFIX):
+            ds = load_folder(spec[len(PREFIX):], length or LENGTH, progress=bar)
+        else:
+            mod = BUILT_IN[spec]
+            ok, why = mod.available()
+            if not ok:
+                raise UserError(f"data set {spec!r} is not available here: {why}")
+            ds = mod.load(progress=bar)
+        bar.close()
+        return ds.with_length(length) if length else ds
+
+    def fetch(self, name):
+        if name not in BUILT_IN:
+            raise UserError(f"{name} is not fetched: the sound data sets genlab builds are {', '.join(BUILT_IN)}; "
+                            f"audio:PATH is the user's own")
+        bar = _Bar(f"building {name}")
+        path = BUILT_IN[name].fetch(progress=bar)
+        bar.close()
+        return path
+
+    def prepare(self, ds, model_cls, config, options):
+        label = self.label_of(ds, getattr(config, "label", "auto"), getattr(config, "conditional", False))
+        names = ds.labels[label].names if label else ()
+        info = AudioInfo(length=ds.length, rate=ds.rate, num_classes=len(names), class_names=names, label=label)
+        spec = self.absolute(options["spec"], PREFIX)
+        record = {"spec": spec, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train_x),
+                  "test": len(ds.test_x), "size": options.get("size"), "label": label}
+        return info, record
+
+    @staticmethod
+    def label_of(ds, wanted: str, conditional: bool) -> str:
+        """The labelling the classes come from: the one asked for, or the data's first ("" when it has none)."""
+        if wanted in ("auto", None):
+            return next(iter(ds.labels), "")
+        if wanted not in ds.labels:
+            has = f"its labels are {', '.join(ds.labels)}" if ds.labels else "it is unlabelled"
+            if conditional:
+                raise UserError(f"label={wanted}: {ds.name} has no {wanted} labels ({has})")
+            return next(iter(ds.labels), "")
+        return wanted
+
+    def reload(self, run, warn=True):
+        d = run.config["data"]
+        ds = self.load(d["spec"], {"size": d.get("size")})
+        if warn:
+            self.warn_changed(run, ds.content_hash(), "sound")
+        return ds
+
+    def batches(self, ds, info, record, *, batch_size, seed, device):
+        lab = ds.labels.get(record.get("label") or "")
+        train = AudioBatches(ds.codes("train"), lab.train if lab else None, batch_size=batch_size, shuffle=True,
+                             seed=seed, device=device)
+        return train, self.test_batches(ds, record, device)
+
+    @staticmethod
+    def test_batches(ds, record, device) -> AudioBatches:
+        lab = ds.labels.get(record.get("label") or "")
+        return AudioBatches(ds.codes("test"), lab.test if lab else None, batch_size=EVAL_BATCH, shuffle=False,
+                            device=device)
+
+    def announce(self, model, ds, train, record) -> str:
+        cond = f", conditioned on the {record['label']}" if model.condition_kind == "class" else ""
+        return (f"{ds.name} ({len(ds.train_x)} clips of {ds.length / ds.rate:g} s at {ds.rate} Hz, 8-bit μ-law"
+                f"{cond})")
+
+    def describe(self, ds, options, output):
+        for k, v in ds.describe().items():
+            print(f"{k:8s} {v}")
+        if output:
+            clips = [c.float() / 32768 for c in ds.train_x[:EPOCH_CLIPS]]
+            wav, png = _paths(output, "an example file")
+            write_wav(wav, join_with_pauses(clips, ds.rate, PAUSE), ds.rate)
+            save_picture(clips, png, ds.rate, titles=[f"training clip {i + 1}" for i in range(len(clips))])
+            print(f"wrote {wav} and {png}")
+
+    # ---- what a model writes and reads ----
+    def draw(self, model, n, generator, condition=None):
+        """n clips: waveforms N×T in [-1, 1]."""
+        return model.sample(n, condition=condition, generator=generator)
+
+    def write_samples(self, model, stem, n, generator):
+        clips = self.draw(model, min(n, EPOCH_CLIPS), generator)
+        wav = write_wav(stem.with_suffix(".wav"), join_with_pauses(clips, model.info.rate, PAUSE), model.info.rate)
+        save_picture(clips, stem.with_suffix(".png"), model.info.rate, titles=self._titles(model, len(clips), None))
+        return wav
+
+    def sample(self, model, n, options, output, generator):
+        self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
+        label = options.get("label")
+        clips = self.draw(model, n, generator, model.class_condition(label, n))
+        titles = self._titles(model, n, label)
+        rate = model.info.rate
+        out = output or "samples.wav"
+        if out.endswith(("/", "\\")) or Path(out).is_dir():
+            folder = Path(out)
+            if not folder.is_dir():
+                raise UserError(f"cannot write into {printable(out)}: the folder does not exist")
+            width = len(str(n))
+            for i, (clip, title) in enumerate(zip(clips, titles), 1):
+                write_wav(folder / f"sample-{i:0{width}d}.wav", clip, rate)
+                save_picture([clip], folder / f"sample-{i:0{width}d}.png", rate, titles=[title])
+            print(f"wrote {n} clips (.wav, and a .png of each) to {folder}")
+            return
+        wav, png = _paths(out, "-o")
+        write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
+        save_picture(clips, png, rate, titles=titles)
+        print(f"wrote {wav} ({n} clip{'s' if n != 1 else ''}, {PAUSE:g} s apart) and {png}")
+
+    @staticmethod
+    def _titles(model, n, label) -> list[str]:
+        info = model.info
+        if model.condition_kind != "class":
+            return [f"sample {i + 1}" for i in range(n)]
+        classes = [label] * n if label is not None else [i % info.num_classes for i in range(n)]
+        return [f"sample {i + 1}: {info.label} {info.class_names[k]}" for i, k in enumerate(classes)]
+
+    def read_input(self, model, value):
+        """A user's WAV file as the model sees data: 1×T μ-law codes, mono, 8 kHz, cut or padded to T."""
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise UserError(f"sound file {printable(value)} does not exist")
+        x, rate = read_wav(path)
+        x, _ = fit_length(resample(x, rate, model.info.rate), model.info.length)
+        return mulaw_encode(torch.from_numpy(np.ascontiguousarray(x))).unsqueeze(0).to(model.device)
+
+    def complete(self, model, value, cover, n, *, output, seed, label):
+        """`genlab complete`: the user's clip, its end covered and drawn n times; one WAV (the clip, then each
+        completion, half a second apart) and the picture of them."""
+        codes = self.read_input(model, value)
+        t = codes.shape[1]
+        start = t - cover_samples(cover, t, model.info.rate)
+        mask = torch.arange(t, device=model.device) >= start
+        condition = None if label is None else torch.full((n,), label, dtype=torch.long, device=model.device)
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        drawn = model.complete(codes.expand(n, -1), mask, condition=condition, generator=g)
+        clips = [mulaw_decode(codes[0])] + list(drawn)
+        rate = model.info.rate
+        titles = [f"the clip (the model is given its first {start / rate:.3g} s)"] + \
+                 [f"completion {i + 1}" for i in range(n)]
+        wav, png = _paths(output or "completion.wav", "-o")
+        write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
+        save_picture(clips, png, rate, titles=titles)
+        print(f"wrote {wav} (the clip, then {n} completion{'s' if n != 1 else ''}) and {png}")
+
+    # ---- figures ----
+    def baseline_nats(self, model, ds, test):
+        """Each sample on its own: the training split's histogram of codes, nats per test clip."""
+        if model.likelihood_kind == "none":
+            return None
+        return float(histogram_nll(ds.codes("train"), ds.codes("test")).mean())
+
+    @torch.no_grad()
+    def likelihood(self, model, run, ds, *, iwae_k, live):
+        """The test split's exact NLL per clip, per second and per sample, each with its standard error over
+        the test clips, and the two baselines in the same units."""
+        from ..evaluation.likelihood import per_example_terms
+        from ..training.progress import Progress
+
+        test = self.test_batches(ds, run.config["data"], model.device)
+        bar = Progress(len(test), f"eval {run.path}", unit="clip", live=live)
+        terms = per_example_terms(model, test, iwae_k=0, progress=bar)
+        bar.close()
+        if "nll" not in terms:
+            return {}
+        info = model.info
+        out = figures("nll", terms["nll"], info)
+        train, codes = ds.codes("train"), ds.codes("test")
+        out.update(figures("histogram", histogram_nll(train, codes), info))
+        out.update(figures("linear_prediction", linear_prediction_nll(train, codes), info))
+        out["baseline_nll_nats"] = out["histogram_nats"]       # each dimension on its own, as every modality names it
+        n = len(codes)
+        out["standard_error"] = (f"…_se: standard error of the mean over the {n} test clips (the figures are exact, "
+                                 f"so this is the test split's sampling noise only)")
+        out["baselines"] = (f"histogram: each sample on its own, from the training split's histogram of codes; "
+                            f"linear_prediction: each sample a Gaussian around a linear prediction from the "
+                            f"{LPC_ORDER} before it (fitted to the training split), discretised to the 256 codes")
+        return out
+
+    def describe_run(self, model, run, ds) -> dict:
+        info = model.info
+        return {"clips": f"{info.length} samples at {info.rate} Hz ({info.seconds:g} s), 8-bit μ-law",
+                "test_clips": len(ds.test_x), "conditional": model.condition_kind != "none",
+                **({"label": info.label} if model.condition_kind != "none" else {})}
+
+    def format_table(self, results):
+        rows = [[Path(r["run"]).name, r["data"]] + [_cell(r.get(k), r.get(k + "_se")) for k, _ in COLUMNS[2:]]
+                for r in results]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, (_, h) in enumerate(COLUMNS)]
+
+        def line(cells):
+            return "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        out = [line([h for _, h in COLUMNS]), line(["-" * w for w in widths])] + [line(r) for r in rows]
+        out.append("exact NLL on the test split, ± its standard error over test clips; baselines fitted to the "
+                   "training split: hist. = each sample on its own (a histogram of codes), LPC = linear prediction "
+                   f"from the {LPC_ORDER} samples before (an autoregressive Gaussian, discretised to the codes).")
+        return "\n".join(out)
+
+
+COLUMNS = [("run", "run"), ("data", "data"), ("nll_nats_per_second", "nats/s"),
+           ("nll_bits_per_sample", "bits/sample"), ("histogram_bits_per_sample", "hist. bits/sample"),
+           ("linear_prediction_bits_per_sample", "LPC bits/sample")]
+
+
+def _cell(value, se=None) -> str:
+    if not isinstance(value, float):
+        return "—" if value is None else str(value)
+    digits = 3 if abs(value) < 10 else 1
+    return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")
+
+
+def figures(name: str, nats: torch.Tensor, info: AudioInfo) -> dict:
+    """Per-clip NLLs as `name`_nats (per clip), _nats_per_second and _bits_per_sample, with standard errors."""
+    from ..evaluation.likelihood import mean_and_se
+    out = {}
+    for unit, scale in (("nats", 1.0), ("nats_per_second", info.rate / info.length),
+                        ("bits_per_sample", 1 / (info.length * math.log(2)))):
+        mean, se = mean_and_se(nats.double() * scale)
+        out[f"{name}_{unit}"] = mean
+        if se is not None:
+            out[f"{name}_{unit}_se"] = se
+    return out
+
+
+def histogram_nll(train: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
+    """Nats per test clip of each sample drawn on its own from the training split's histogram of codes
+    (add-one smoothed)."""
+    counts = torch.bincount(train.flatten().long(), minlength=LEVELS).double() + 1
+    logp = torch.log(counts / counts.sum())
+    return -logp[test.long()].sum(1)
+
+
+def _lags(values: np.ndarray, order: int) -> np.ndarray:
+    """N×T×order: each sample's `order` predecessors (silence, 0, before the clip)."""
+    n, t = values.shape
+    padded = np.concatenate([np.zeros((n, order)), values], 1)
+    return np.stack([padded[:, order - i:order - i + t] for i in range(1, order + 1)], -1)
+
+
+def _bin_edges() -> tuple[np.ndarray, np.ndarray]:
+    """The waveform values each μ-law code stands for: code k is every x that mulaw_encode maps to k."""
+    half = mulaw_decode(torch.arange(LEVELS + 1, dtype=torch.float64) - 0.5, torch.float64).numpy()
+    lo, hi = half[:-1].copy(), half[1:].copy()
+    lo[0], hi[-1] = -np.inf, np.inf
+    return lo, hi
+
+
+def _prediction(values: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's linear prediction from the samples before it, and their RMS."""
+    lags = _lags(values, len(coef))
+    return lags @ coef, np.sqrt((lags ** 2).mean(-1))
+
+
+def _discretised_nll(codes: np.ndarray, mean: np.ndarray, rms: np.ndarray, scale: float, floor: float):
+    """Nats per clip of codes under the predictions `mean`, of deviation scale · max(rms, floor)."""
+    from scipy.special import ndtr
+    sigma = scale * np.maximum(rms, floor)
+    lo, hi = _bin_edges()
+    a, b = (lo[codes] - mean) / sigma, (hi[codes] - mean) / sigma
+    p = np.clip(np.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a)), 0, 1)    # the far tail, accurately
+    return -np.log((1 - LPC_FLOOR) * p + LPC_FLOOR / LEVELS).sum(1)
+
+
+def linear_prediction_nll(train: torch.Tensor, test: torch.Tensor, order: int = LPC_ORDER) -> torch.Tensor:
+    """Nats per test clip of linear prediction: x_t = Σ a_i x_(t-i) + Gaussian noise on the waveform (the
+    codes decoded), each sample's probability that of its μ-law code's interval (the end codes' reaching to
+    ±∞), mixed with a uniform LPC_FLOOR so no code has probability zero. The noise's deviation follows the
+    loudness of the `order` samples before (scale · their RMS, at least scale · floor), as an adaptive
+    codec's step size does: silence is then predicted as silence. The coefficients by least squares on the
+    training split (the covariance method); scale and floor those of a grid that give a fixed subset of
+    the training clips the highest likelihood."""
+    def wave(codes):
+        return mulaw_decode(codes.long(), torch.float64).numpy()
+
+    a, b = np.zeros((order, order)), np.zeros(order)
+    for i in range(0, len(train), CHUNK):                # normal equations, a few clips at a time
+        v = wave(train[i:i + CHUNK])
+        x = _lags(v, order).reshape(-1, order)
+        a += x.T @ x
+        b += x.T @ v.reshape(-1)
+    coef = np.linalg.solve(a + 1e-9 * np.eye(order), b)
+    pick = torch.from_numpy(np.random.RandomState(0).permutation(len(train))[:CHUNK // 2])
+    c, (mean, rms) = train[pick].numpy().astype(np.int64), _prediction(wave(train[pick]), coef)
+    grid = [(s, f) for s in np.exp(np.linspace(np.log(0.03), np.log(3.0), 15)) for f in 10.0 ** np.arange(-6, 0)]
+    scale, floor = min(grid, key=lambda sf: float(_discretised_nll(c, mean, rms, *sf).sum()))
+    out = []
+    for i in range(0, len(test), CHUNK):
+        chunk = test[i:i + CHUNK]
+        out.append(_discretised_nll(chunk.numpy().astype(np.int64), *_prediction(wave(chunk), coef), scale, floor))
+    return torch.from_numpy(np.concatenate(out))
+
+
+def cover_samples(spec: str, length: int, rate: int = RATE) -> int:
+    """How many samples at the end of a clip of `length` the model draws."""
+    spec = spec.strip()
+    if spec in ("bottom-half", "right-half", "second-half"):
+        return length - length // 2
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(%|s)", spec)
+    if m and m.group(2) == "%" and 0 < float(m.group(1)) <= 100:
+        return max(1, round(float(m.group(1)) / 100 * length))
+    if m and m.group(2) == "s" and 0 < float(m.group(1)):
+        return min(length, max(1, round(float(m.group(1)) * rate)))
+    raise UserError(f"--cover must be {COVERS}, not {spec!r}")
+
+
+def _paths(output: str, what: str) -> tuple[Path, Path]:
+    """The WAV and the picture a sound output names: NAME.wav and NAME.png (either may be given)."""
+    p = Path(output)
+    if p.suffix.lower() not in (".wav", ".png"):
+        raise UserError(f"{what} {printable(output)}: give a .wav file (the picture goes beside it as .png), or a "
+                        f"folder ending in / for one file per clip")
+    if not p.parent.is_dir():
+        raise UserError(f"cannot write {printable(output)}: folder {printable(p.parent)} does not exist")
+    return p.with_suffix(".wav"), p.with_suffix(".png")
+
+
+class _Bar:
+    """A progress bar for building or reading a data set, shown when there are at least BAR_FROM clips."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, done: int, total: int) -> None:
+        from ..training.progress import Progress
+        if total < BAR_FROM:
+            return
+        if self.bar is None:
+            self.bar = Progress(total, self.label, unit="clip")
+        self.bar.update(done - self.bar.done, items=done - self.bar.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+

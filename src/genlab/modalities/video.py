@@ -1,0 +1,322 @@
+"""Video: clips of binary frames (moving-mnist, moving-mnist-32, or a folder of the user's animated GIFs).
+
+The likelihood is of the frames after a clip's context (its first `context` frames: 10 of Moving MNIST's
+20, half the frames of a folder's clips) given the context, each frame given every frame before it, in
+nats per clip and per frame; beside it two baselines in the same units, fitted to the training split:
+each pixel on its own (a Bernoulli per pixel position), and "copy the last frame" (each pixel a
+Bernoulli that is on with probability 1 - ε where the frame before was on and ε where it was off, ε the
+share of pixels that change from frame to frame in the training split: its maximum-likelihood value).
+
+`genlab sample RUN --frames F --context K` continues held-out clips: the first n test clips' first K
+frames, then F frames drawn by the model, the true future beside them; written as an animated GIF
+(NAME.gif) and a strip picture (NAME.png: per clip a row as the model drew it and a row as it was). The
+borders say what a frame is: blue the context given, red drawn by the model, green the truth.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from ..data import moving_mnist
+from ..data.video import (PREFIX, VideoBatches, VideoInfo, check_output, grid_gif, load_folder, read_gif,
+                          strip_picture)
+from ..errors import UserError
+from ..printable import printable
+from .base import Modality
+
+BUILT_IN = tuple(moving_mnist.SIZES)
+EVAL_BATCH = 32
+EPOCH_CLIPS, EPOCH_FRAMES = 8, 8     # training's per-epoch samples: frames drawn pixel by pixel take time
+MAX_FRAMES = 100                     # `genlab sample --frames`: a longer continuation is hours on a CPU
+EPSILON_RANGE = (1e-6, 0.5)          # the copy baseline's ε, fitted, is kept within these
+BAR_FROM = 50
+
+
+class VideoModality(Modality):
+    name = "video"
+    noun = "video"
+    verb = "makes video"
+    unit = "clip"
+    data_hint = "moving-mnist, moving-mnist-32 or video:PATH"
+    data_options = ()
+    sample_options = ("frames", "context")
+    sample_metrics = False
+    train_sizes = {name: moving_mnist.N_TRAIN for name in BUILT_IN}
+    views = ()
+
+    # ---- data ----
+    def owns(self, spec: str) -> bool:
+        return spec in BUILT_IN or spec.startswith(PREFIX)
+
+    def availability(self):
+        rows = [(name, *moving_mnist.available(name)) for name in BUILT_IN]
+        return rows + [("video:PATH", None, "any folder of animated GIFs, one clip each, binarised at half grey")]
+
+    def load(self, spec, options):
+        self.refuse(options, self.data_options, self.noun)
+        bar = _Bar(f"building {spec}" if spec in BUILT_IN else f"reading {spec}")
+        try:
+            if spec.startswith(PREFIX):
+                return load_folder(spec[len(PREFIX):], progress=bar)
+            ok, why = moving_mnist.available(spec)
+            if not ok:
+                raise UserError(f"data set {spec!r} is not available here: {why}")
+            return moving_mnist.load(spec, progress=bar)
+        finally:
+            bar.close()
+
+    def fetch(self, name):
+        if name not in BUILT_IN:
+            raise UserError(f"{name} is not fetched: the video data sets genlab builds are {', '.join(BUILT_IN)}; "
+                            f"video:PATH is the user's own")
+        ok, why = moving_mnist.available(name)
+        if not ok:
+            raise UserError(f"{name} cannot be made here: {why}")
+        bar = _Bar(f"building {name}")
+        try:
+            return moving_mnist.fetch(name, progress=bar)
+        finally:
+            bar.close()
+
+    def prepare(self, ds, model_cls, config, options):
+        spec = self.absolute(options["spec"], PREFIX)
+        info = VideoInfo(frames=ds.frames, height=ds.height, width=ds.width, context=ds.context, data=spec)
+        record = {"spec": spec, "name": ds.name, "hash": ds.content_hash(), "train": ds.count("train"),
+                  "test": ds.count("test")}
+        return info, record
+
+    def reload(self, run, warn=True):
+        d = run.config["data"]
+        ds = self.load(d["spec"], {})
+        if warn:
+            self.warn_changed(run, ds.content_hash(), "video")
+        return ds
+
+    def batches(self, ds, info, record, *, batch_size, seed, device):
+        train = VideoBatches(ds, "train", batch_size=batch_size, shuffle=True, seed=seed, device=device)
+        return train, self.test_batches(ds, device)
+
+    @staticmethod
+    def test_batches(ds, device) -> VideoBatches:
+        return VideoBatches(ds, "test", batch_size=EVAL_BATCH, shuffle=False, device=device)
+
+    def announce(self, model, ds, train, record) -> str:
+        return (f"{ds.name} ({ds.count('train')} clips of {ds.frames} frames of {ds.height}×{ds.width} binary "
+                f"pixels; scored on the last {ds.frames - ds.context} given the first {ds.context})")
+
+    def describe(self, ds, options, output):
+        for k, v in ds.describe().items():
+            print(f"{k:8s} {v}")
+        if output:
+            gif, png = check_output(output, "-o")
+            clips = ds.clips("train", range(min(EPOCH_CLIPS, ds.count("train")))).numpy()
+            panels = [_panel(c, ["context"] * ds.context + ["truth"] * (ds.frames - ds.context)) for c in clips]
+            grid_gif(gif, [[p] for p in panels])
+            strip_picture(png, panels, group=1)
+            print(f"wrote {gif} and {png}")
+
+    # ---- what a model writes and reads ----
+    def draw(self, model, n, generator, frames=None):
+        """n clips drawn from nothing: N×T×H×W, 0/1 (T: `frames`, default the data's)."""
+        return model.sample(n, generator=generator, frames=frames)
+
+    def write_samples(self, model, stem, n, generator):
+        clips = self.draw(model, min(n, EPOCH_CLIPS), generator, frames=min(model.info.frames, EPOCH_FRAMES))
+        panels = [_panel(c.cpu().numpy(), ["model"] * len(c)) for c in clips]
+        strip_picture(stem.with_suffix(".png"), panels, group=1)
+        return grid_gif(stem.with_suffix(".gif"), [[p] for p in panels])
+
+    def sample(self, model, n, options, output, generator):
+        """The first n test clips of the run's data: their first `context` frames, then `frames` drawn by
+        the model; the true future beside them."""
+        self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
+        info = model.info
+        k = options.get("context") or info.context
+        if not 1 <= k < info.frames:
+            raise UserError(f"--context must be from 1 to {info.frames - 1} (the clips have {info.frames} frames), "
+                            f"not {k}")
+        f = options.get("frames") or info.frames - k
+        if not 1 <= f <= MAX_FRAMES:
+            raise UserError(f"--frames must be from 1 to {MAX_FRAMES}, not {f}")
+        gif, png = check_output(output or "clips.gif", "-o")
+        if not info.data:
+            raise UserError(f"{model.name} does not name the data it was trained on, so it has no held-out clips "
+                            f"to continue")
+        ds = self.load(info.data, {})
+        if (ds.height, ds.width) != (info.height, info.width) or ds.frames < k:
+            raise UserError(f"{printable(info.data)} now holds clips of {ds.frames} frames of {ds.height}×{ds.width}; "
+                            f"the model was trained on {info.frames} frames of {info.height}×{info.width}")
+        if n > ds.count("test"):
+            raise UserError(f"-n {n}: {ds.name} has {ds.count('test')} test clips")
+        truth = ds.clips("test", range(n)).to(model.device, torch.float32)
+        drawn = model.continue_clips(truth[:, :k], f, generator=generator).cpu().numpy()
+        truth = truth[:, :k + f].cpu().numpy()
+        items = [[_panel(d, ["context"] * k + ["model"] * f),
+                  _panel(t, ["context"] * k + ["truth"] * (len(t) - k))] for d, t in zip(drawn, truth)]
+        grid_gif(gif, items)
+        strip_picture(png, [p for item in items for p in item], group=2, scale=2 if n <= 16 else 1)
+        past = f" (the clips end after {ds.frames - k}: no truth beside the rest)" if k + f > ds.frames else ""
+        print(f"wrote {gif} and {png}: {n} test clip{'s' if n != 1 else ''}, {k} frames given (blue), {f} drawn "
+              f"by the model (red), the true future beside them (green){past}")
+
+    def read_input(self, model, value):
+        """A user's animated GIF as the model sees clips: 1×T×H×W, 0/1."""
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise UserError(f"clip {printable(value)} does not exist")
+        clip = torch.from_numpy(read_gif(path))
+        if tuple(clip.shape[1:]) != (model.info.height, model.info.width):
+            raise UserError(f"{printable(value)} has frames of {clip.shape[2]}×{clip.shape[1]}; {model.name} models "
+                            f"{model.info.width}×{model.info.height}")
+        return clip.unsqueeze(0).float().to(model.device)
+
+    def explore(self, model, view, options):
+        self.refuse_view(model, view)
+
+    # ---- figures ----
+    def baseline_nats(self, model, ds, test):
+        """Each pixel on its own, nats per test clip over the scored frames."""
+        if model.likelihood_kind == "none":
+            return None
+        return float(independent_nll(ds, pixel_marginals(ds), ds.context).mean())
+
+    @torch.no_grad()
+    def likelihood(self, model, run, ds, *, iwae_k, live):
+        """The test split's exact NLL of the scored frames, per clip and per frame, each with its standard
+        error over the test clips, and the two baselines in the same units."""
+        from ..evaluation.likelihood import per_example_terms
+        from ..training.progress import Progress
+
+        test = self.test_batches(ds, model.device)
+        bar = Progress(len(test), f"eval {run.path}", unit="clip", live=live)
+        terms = per_example_terms(model, test, iwae_k=0, progress=bar)
+        bar.close()
+        if "nll" not in terms:
+            return {}
+        info = model.info
+        eps = copy_epsilon(ds, info.context)
+        out = figures("nll", terms["nll"], info)
+        out.update(figures("copy_last_frame", copy_last_nll(ds, eps, info.context), info))
+        out.update(figures("independent", independent_nll(ds, pixel_marginals(ds), info.context), info))
+        out["baseline_nll_nats"] = out["independent_nats"]      # each dimension on its own, as every modality names it
+        out["copy_last_frame_epsilon"] = eps
+        out["standard_error"] = (f"…_se: standard error of the mean over the {ds.count('test')} test clips (the "
+                                 f"figures are exact, so this is the test split's sampling noise only)")
+        out["baselines"] = (f"independent: each pixel on its own, a Bernoulli per pixel position fitted to every "
+                            f"training frame (add-one smoothed); copy_last_frame: each pixel as in the frame before "
+                            f"with probability 1 - ε, ε = {eps:.4g} the share of pixels that change from one frame "
+                            f"to the next in the training split's scored frames (its maximum-likelihood value)")
+        return out
+
+    def describe_run(self, model, run, ds) -> dict:
+        info = model.info
+        return {"clips": f"{info.frames} frames of {info.height}×{info.width} binary pixels",
+                "context_frames": info.context, "scored_frames": info.predicted, "test_clips": ds.count("test")}
+
+    def format_table(self, results):
+        rows = [[Path(r["run"]).name, r["data"]] + [_cell(r.get(k), r.get(k + "_se")) for k, _ in COLUMNS[2:]]
+                for r in results]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, (_, h) in enumerate(COLUMNS)]
+
+        def line(cells):
+            return "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        out = [line([h for _, h in COLUMNS]), line(["-" * w for w in widths])] + [line(r) for r in rows]
+        out.append("exact NLL of the frames after the context, each given all before it, nats per frame ± its "
+                   "standard error over test clips; baselines fitted to the training split: copy = each pixel as "
+                   "in the frame before, flipped with probability ε; indep. = each pixel on its own.")
+        return "\n".join(out)
+
+
+COLUMNS = [("run", "run"), ("data", "data"), ("nll_nats_per_frame", "nats/frame"),
+           ("copy_last_frame_nats_per_frame", "copy nats/frame"), ("independent_nats_per_frame", "indep. nats/frame")]
+
+
+def _cell(value, se=None) -> str:
+    if not isinstance(value, float):
+        return "—" if value is None else str(value)
+    digits = 3 if abs(value) < 10 else 1
+    return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")
+
+
+def _panel(clip, kinds: list[str]):
+    """A clip (T×H×W array) as the pictures take it: its frames and each one's kind."""
+    return [clip[t] for t in range(len(clip))], kinds[:len(clip)]
+
+
+def figures(name: str, nats: torch.Tensor, info: VideoInfo) -> dict:
+    """Per-clip NLLs as `name`_nats (per clip) and _nats_per_frame (per scored frame), with standard errors."""
+    from ..evaluation.likelihood import mean_and_se
+    out = {}
+    for unit, scale in (("nats", 1.0), ("nats_per_frame", 1 / info.predicted)):
+        mean, se = mean_and_se(nats.double() * scale)
+        out[f"{name}_{unit}"] = mean
+        if se is not None:
+            out[f"{name}_{unit}_se"] = se
+    return out
+
+
+def pixel_marginals(ds) -> torch.Tensor:
+    """Each pixel position's chance of being on (H×W, float64) over every training frame, add-one smoothed."""
+    on, count = 0, 0
+    for clips in ds.chunks("train"):
+        on = on + clips.double().sum((0, 1))
+        count += clips.shape[0] * clips.shape[1]
+    return (on + 1) / (count + 2)
+
+
+def independent_nll(ds, p: torch.Tensor, context: int) -> torch.Tensor:
+    """Nats per test clip of its frames from `context` on, each pixel on its own with chance p (H×W)."""
+    out = []
+    for clips in ds.chunks("test"):
+        x = clips[:, context:].double()
+        out.append(-(x * p.log() + (1 - x) * (1 - p).log()).sum((1, 2, 3)))
+    return torch.cat(out)
+
+
+def changes(clips: torch.Tensor, context: int) -> torch.Tensor:
+    """Pixels of each clip's frames from `context` (at least 1) on that differ from the frame before."""
+    return (clips[:, context:] != clips[:, context - 1:-1]).sum((1, 2, 3)).double()
+
+
+def copy_epsilon(ds, context: int) -> float:
+    """The copy baseline's ε: the share of the training split's scored pixels that differ from the frame
+    before (the maximum-likelihood ε of 'each pixel as before, flipped with probability ε')."""
+    changed, total = 0.0, 0
+    for clips in ds.chunks("train"):
+        changed += float(changes(clips, context).sum())
+        total += clips.shape[0] * (clips.shape[1] - context) * clips.shape[2] * clips.shape[3]
+    low, high = EPSILON_RANGE
+    return min(high, max(low, changed / max(total, 1)))
+
+
+def copy_last_nll(ds, eps: float, context: int) -> torch.Tensor:
+    """Nats per test clip of its frames from `context` on under 'copy the last frame': each pixel as in the
+    frame before with probability 1 - ε."""
+    out = []
+    for clips in ds.chunks("test"):
+        m = changes(clips, context)
+        pixels = (clips.shape[1] - context) * clips.shape[2] * clips.shape[3]
+        out.append(-(m * math.log(eps) + (pixels - m) * math.log1p(-eps)))
+    return torch.cat(out)
+
+
+class _Bar:
+    """A progress bar for building or reading a data set, shown when there are at least BAR_FROM clips."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, done: int, total: int) -> None:
+        from ..training.progress import Progress
+        if total < BAR_FROM:
+            return
+        if self.bar is None:
+            self.bar = Progress(total, self.label, unit="clip")
+        self.bar.update(done - self.bar.done, items=done - self.bar.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,540 @@
+"""`genlab report RUN [RUN ...] -o report.html`: one self-contained page of runs.
+
+Every picture is inside the file (PNG data URLs, curves as inline SVG) and so is the little script that
+sorts the table: the page opens from disk, offline, and fetches nothing. Per run: its configuration, its
+training curves, its latest samples and what its declarations let it show (latent grids, interpolations,
+classes, completions, the memorisation picture); above them one table of every run's evaluation figures,
+with units and the feature network named, sortable by any column. With many runs each run folds away
+under its heading and the index and the table stay one screen each.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from .. import api, modalities
+from ..atomic import write_atomic
+from ..errors import UserError
+from ..explore import latent
+from ..explore.completion import completions
+from ..runs import Run
+from ..version import __version__
+from . import views
+from .plots import bucket_means, line_plot
+
+esc = html.escape
+
+# What a logged figure is, where its name does not say it (shown under its curve's title).
+FIGURE_NOTES = {
+    "loss": "the training loss of each step",
+    "wasserstein": "the critic's estimate of the Wasserstein distance, E D(real) − E D(fake): it falls as the "
+                   "generator improves",
+    "kl": "the KL term of the ELBO, nats per example", "kl_weight": "the KL term's weight (annealed from 0 to 1)",
+    "recon": "the reconstruction term, nats per example", "d_loss": "the discriminator's (critic's) loss",
+    "g_loss": "the generator's loss", "d_real_acc": "D's accuracy on real images",
+    "d_fake_acc": "D's accuracy on generated images", "nats_per_token": "training nats per token",
+    "diversity_ratio": "sample spread ÷ data spread (near 0: collapse)",
+}
+SKIP_KEYS = {"step", "epoch", "seconds", "images_per_s", "tokens_per_s", "warning"}
+
+# The comparison table: (key, heading, unit); "{u}" is one example of the run's kind of data.
+FIGURES = [
+    ("nll_nats", "NLL", "nats/{u}"), ("nelbo_nats", "−ELBO", "nats/{u}"), ("iwae_nats", "IWAE", "nats/{u}"),
+    ("recon_nats", "recon", "nats/{u}"), ("kl_nats", "KL", "nats/{u}"),
+    ("nll_bpd", "NLL", "bits/dim"), ("nelbo_bpd", "−ELBO", "bits/dim"), ("iwae_bpd", "IWAE", "bits/dim"),
+    ("baseline_nll_nats", "indep. pixels", "nats/{u}"),
+    ("nelbo_nats_per_line", "−ELBO", "nats/line"), ("iwae_nats_per_line", "IWAE", "nats/line"),
+    ("recon_nats_per_line", "recon", "nats/line"), ("kl_nats_per_line", "KL", "nats/line"),
+    ("nelbo_nats_per_token", "−ELBO", "nats/token"), ("iwae_nats_per_token", "IWAE", "nats/token"),
+    ("perplexity", "perplexity", "per token"), ("unigram_perplexity", "unigram ppl", "per token"),
+    ("fid", "FID", "features²"), ("kid", "KID×10³", "features²"), ("precision", "precision", "share"),
+    ("recall", "recall", "share"), ("density", "density", "ratio"), ("coverage", "coverage", "share"),
+    ("modes_covered", "modes", "classes"), ("modes_kl", "KL(modes)", "nats"),
+    ("inception_score", "IS", "classes"), ("memorisation_ratio", "NN ratio", "ratio"),
+    ("near_copies", "near copies", "share"),
+]
+SCALE = {"kid": 1e3}
+NOT_HEADLINES = {"baseline_nll_nats", "unigram_perplexity"}      # a data set's figures, not the model's
+UNIT_SUFFIXES = ("_nats_per_line", "_nats_per_token", "_nats", "_bpd")
+
+
+# ---- reading a run ----
+
+class RunPage:
+    """What the report shows of one run directory."""
+
+    def __init__(self, index: int, path: Path):
+        self.index, self.run = index, Run.open(path)
+        self.config = self.run.config
+        self.name = self.run.path.name or str(self.run.path)
+        self.metrics, self.steps = self.run.metrics(), self.run.steps()
+        self.modality = modalities.of_run(self.run)
+        self.cls = self.run.model_class
+        f = self.run.path / "eval.json"
+        self.eval = _read_json(f) if f.is_file() else None
+        self.epochs = self.metrics[-1]["epoch"] if self.metrics else 0
+
+    @property
+    def anchor(self) -> str:
+        return f"run-{self.index}"
+
+    def figures(self) -> tuple[dict, str]:
+        """The run's figures and where they come from: eval.json, else the last epoch's test figures (the
+        same quantities in the same units: test_nelbo_nats is eval's nelbo_nats for those weights)."""
+        if self.eval:
+            return self.eval, "eval.json"
+        last = next((r for r in reversed(self.metrics) if any(k.startswith("test_") for k in r)), None)
+        if last is None:
+            return {}, "—"
+        return {k[5:]: v for k, v in last.items() if k.startswith("test_")}, f"training log, epoch {last['epoch']}"
+
+
+def _read_json(f: Path) -> dict | None:
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _img(data: bytes, alt: str, width: int | None = None, mime: str = "image/png") -> str:
+    style = f' style="width:{width}px"' if width else ""
+    return f'<img alt="{esc(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}"{style}>'
+
+
+def _grid_img(images: torch.Tensor, alt: str, nrow: int | None = None, cell: int = 48) -> str:
+    """Images at `cell` pixels each, drawn sharp (the page enlarges the PNG without smoothing)."""
+    n = len(images)
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    w = images.shape[-1]
+    return _img(views.png(images, nrow=nrow), alt, width=min(960, nrow * (cell + max(1, cell // w))))
+
+
+# ---- sections of a run ----
+
+def curves_html(page: RunPage) -> str:
+    """Every figure logged per step (against steps) and every test figure per epoch (with its ± standard
+    error), one small plot each."""
+    plots = []
+    steps = page.steps
+    keys = list(dict.fromkeys(k for s in steps[:1000] for k in s if k not in SKIP_KEYS and _is_number(s[k])))
+    for k in keys:
+        xs, ys = bucket_means([s["step"] for s in steps], [s.get(k) for s in steps])
+        plots.append(_plot_box(line_plot(k, "training step", xs, ys, note=FIGURE_NOTES.get(k, "")), k))
+    epochs = page.metrics
+    if not steps:              # a run logged before steps.jsonl: its per-epoch training figures
+        for k in dict.fromkeys(k for e in epochs for k in e
+                               if not k.startswith("test_") and k not in SKIP_KEYS and _is_number(e[k])):
+            have = [e for e in epochs if _is_number(e.get(k))]
+            plots.append(_plot_box(line_plot(k, "epoch", [e["epoch"] for e in have], [e[k] for e in have],
+                                             note=FIGURE_NOTES.get(k, ""), dots=True), k))
+    tests = dict.fromkeys(k for e in epochs for k in e if k.startswith("test_") and not k.endswith("_se")
+                          and _is_number(e[k]))
+    for k in tests:
+        have = [e for e in epochs if _is_number(e.get(k))]
+        plots.append(_plot_box(line_plot(k, "epoch", [e["epoch"] for e in have], [e[k] for e in have],
+                                         errors=[e.get(k + "_se") for e in have], colour="#d62728", dots=True),
+                               k.removeprefix("test_") + " on the test split, ± its standard error"))
+    if not plots:
+        return '<p class="none">nothing logged yet</p>'
+    return '<div class="plots">' + "".join(plots) + "</div>"
+
+
+def _plot_box(svg: str, key: str) -> str:
+    note = FIGURE_NOTES.get(key)
+    return f'<figure class="plot">{svg}' + (f"<figcaption>{esc(note)}</figcaption>" if note else "") + "</figure>"
+
+
+def latest_samples(page: RunPage) -> tuple[str, str]:
+    """(section, thumbnail): the last epoch's samples as training wrote them: a picture, lines, or sound
+    (with the picture of its waveforms beside it)."""
+    folder = page.run.path / "samples"
+    files = sorted(p for p in folder.glob("epoch-*") if p.is_file()) if folder.is_dir() else []
+    if not files:
+        return '<p class="none">no samples written yet</p>', ""
+    last = [p for p in files if p.stem == files[-1].stem]
+    parts, thumb = [], ""
+    for f in last:
+        if f.suffix == ".txt":
+            lines = f.read_text(encoding="utf-8", errors="replace").splitlines()[:20]
+            parts.append('<ol class="lines">' + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ol>")
+            thumb = thumb or esc(lines[0] if lines else "")
+        elif f.suffix == ".wav":
+            data = base64.b64encode(f.read_bytes()).decode()
+            parts.insert(0, f'<audio controls src="data:audio/wav;base64,{data}"></audio>')
+        elif f.suffix in IMAGE_TYPES:
+            data = f.read_bytes()
+            parts.append(_img(data, "samples of " + page.name, mime=IMAGE_TYPES[f.suffix]))
+            thumb = _img(data, "samples of " + page.name, width=96, mime=IMAGE_TYPES[f.suffix])
+    names = ", ".join(f.name for f in last)
+    return f"<figure>{''.join(parts)}<figcaption>{esc(names)}</figcaption></figure>", thumb
+
+
+IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
+
+
+def _examples(model, ds, count: int):
+    return [views.test_input(model, ds, i) for i in range(min(count, len(views.test_examples(model, ds))))]
+
+
+def view_latent_grid(model, ds) -> str:
+    d = views.code_size(model)
+    if not d or d < 2:
+        return ""
+    images = latent.grid(model, (0, 1), 9, 3.0, 0 if model.condition_kind == "class" else None)
+    who = " (class 0)" if model.condition_kind == "class" else ""
+    return _figure(_grid_img(images, "latent grid", nrow=9, cell=40),
+                   f"latent grid{who}: code dimensions 0 (down) and 1 (across) from −3 to 3, the other "
+                   f"{d - 2} at 0")
+
+
+def view_interpolation(model, ds) -> str:
+    steps = 8
+    label = 0 if model.condition_kind == "class" else None
+    if "encode" in model.abilities and ds is not None:
+        a, b = _examples(model, ds, 2)
+        row = latent.interpolate(model, a, b, steps, "linear", label)
+        return _figure(_grid_img(torch.cat([a, row, b]), "interpolation", nrow=steps + 2),
+                       "interpolation: test images 0 and 1 (ends) and the decoded codes on the straight line "
+                       "between their codes")
+    g = torch.Generator(device=model.device).manual_seed(0)
+    d = views.code_size(model)
+    za, zb = torch.randn(2, d, generator=g, device=model.device)
+    t = torch.linspace(0, 1, steps, device=model.device).unsqueeze(1)
+    images = model.decode(latent.slerp(za, zb, t), views.labels(model, label, steps))
+    return _figure(_grid_img(images, "interpolation", nrow=steps),
+                   "interpolation between two codes drawn from N(0, I) (spherical, seed 0)")
+
+
+def view_by_class(model, ds) -> str:
+    k = model.num_conditions
+    per = 8
+    g = torch.Generator(device=model.device).manual_seed(0)
+    y = torch.arange(k, device=model.device).repeat_interleave(per)
+    images = modalities.get(model.modality).draw(model, len(y), g, y)
+    names = ", ".join(views.class_names(model))
+    return _figure(_grid_img(images, "samples by class", nrow=per, cell=32),
+                   f"one row per class ({esc(names)})")
+
+
+def view_lines_between(model, ds) -> str:
+    if ds is None or len(ds.test) < 2:
+        return ""
+    lines = views.between_lines(model, ds.test[0], ds.test[1], 8)
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return (f'<figure><ol class="lines"><li class="end">{esc(ds.test[0])}</li>{items}'
+            f'<li class="end">{esc(ds.test[1])}</li></ol><figcaption>decoded lines (greedy) on the way from the '
+            f'code of test line 0 to that of test line 1 (ends: the lines themselves)</figcaption></figure>')
+
+
+def view_completions(model, ds) -> str:
+    if ds is None:
+        return ""
+    rows = [completions(model, x, "bottom-half", 6, seed=0, label=0 if model.num_conditions else None)
+            for x in _examples(model, ds, 3)]
+    return _figure(_grid_img(torch.cat(rows), "completions", nrow=8, cell=40),
+                   "completions of test images: the original, the covered input (bottom half grey), six "
+                   "completions drawn pixel by pixel")
+
+
+# (title, when a model has it, how it is drawn from (model, its data)): chosen by declarations only.
+MODEL_VIEWS = [
+    ("Latent grid", lambda m: m.modality == "image" and "decode" in m.abilities, view_latent_grid),
+    ("Interpolation", lambda m: m.modality == "image" and "decode" in m.abilities, view_interpolation),
+    ("By class", lambda m: m.modality == "image" and m.condition_kind == "class", view_by_class),
+    ("Interpolation", lambda m: m.modality == "text" and {"encode", "decode"} <= set(m.abilities),
+     view_lines_between),
+    ("Completions", lambda m: m.modality == "image" and "complete" in m.abilities, view_completions),
+]
+
+
+def _figure(inner: str, caption: str) -> str:
+    return f"<figure>{inner}<figcaption>{caption}</figcaption></figure>"
+
+
+def model_views(page: RunPage, device) -> str:
+    """The pictures drawn now from the run's weights, as its declarations allow."""
+    try:
+        model = api.load(page.run.path, device=device)
+    except UserError as e:
+        return f'<p class="none">{esc(str(e))}</p>'
+    wanted = [(title, draw) for title, has, draw in MODEL_VIEWS if has(model)]
+    if not wanted:
+        return ""
+    try:
+        ds = page.modality.reload(page.run, warn=False)
+    except UserError as e:
+        ds = None
+        note = f'<p class="none">its data cannot be read ({esc(str(e))}): views of test examples left out</p>'
+    else:
+        note = ""
+    torch.manual_seed(0)
+    out = [note]
+    with torch.no_grad():
+        for title, draw in wanted:
+            try:
+                body = draw(model, ds)
+            except UserError as e:
+                body = f'<p class="none">{esc(str(e))}</p>'
+            if body:
+                out.append(f"<h4>{esc(title)}</h4>{body}")
+    return "".join(out)
+
+
+def config_html(page: RunPage) -> str:
+    c = page.config
+    cls = page.cls
+    decl = cls.declaration()
+    parts = [("model", {"name": c["model"], **decl, "settings": None}), ("settings", c.get("config", {})),
+             ("data", c.get("data", {})), ("training", {**c.get("train", {}), "seed": c.get("seed")})]
+    out = []
+    for title, d in parts:
+        rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(_plain(v))}</td></tr>"
+                       for k, v in d.items() if v is not None)
+        out.append(f'<table class="kv"><caption>{esc(title)}</caption>{rows}</table>')
+    return '<div class="config">' + "".join(out) + "</div>"
+
+
+def _plain(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v)) or "—"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def memorisation_html(page: RunPage) -> str:
+    f = page.run.path / "memorisation.png"
+    if not f.is_file():
+        return ""
+    return ("<h4>Memorisation</h4>" + _figure(_img(f.read_bytes(), "memorisation", width=None),
+            "the samples closest to the training set (top) above their nearest training images (bottom), from "
+            "<code>genlab eval --metrics memorisation</code>"))
+
+
+def run_section(page: RunPage, device, open_: bool) -> tuple[str, str]:
+    samples, thumb = latest_samples(page)
+    d = page.config.get("data", {})
+    head = (f"{esc(page.cls.name)} · {esc(page.cls.family or '—')} · {esc(str(d.get('spec', '')))} · "
+            f"{page.epochs} epoch{'s' * (page.epochs != 1)}")
+    body = (f"<h3>Configuration</h3>{config_html(page)}"
+            f"<h3>Training curves</h3>{curves_html(page)}"
+            f"<h3>Latest samples</h3>{samples}"
+            f"{_section('What it draws', model_views(page, device) + memorisation_html(page))}")
+    section = (f'<section class="run" id="{page.anchor}"><details{" open" * open_}><summary><h2>{esc(page.name)}'
+               f'</h2><span class="head">{head}</span></summary>{body}</details></section>')
+    return section, thumb
+
+
+def _section(title: str, body: str) -> str:
+    return f"<h3>{esc(title)}</h3>{body}" if body.strip() else ""
+
+
+# ---- the comparison table ----
+
+def comparison_html(pages: list[RunPage]) -> str:
+    rows = [(p, *p.figures()) for p in pages]
+    keys = [k for k, _, _ in FIGURES if any(_is_number(f.get(k)) for _, f, _ in rows)]
+    extra = sorted({k for _, f, _ in rows for k, v in f.items()
+                    if k.endswith(UNIT_SUFFIXES) and _is_number(v) and k not in dict.fromkeys(x for x, _, _ in FIGURES)
+                    and not k.endswith(("_se", "_std"))})
+    known = {k: (h, u) for k, h, u in FIGURES}
+    networks = list(dict.fromkeys(f["feature_network"] for _, f, _ in rows if f.get("feature_network")))
+    heads = ["run", "model", "data", "pixels", "epochs", "figures from"]
+    if any(f.get("samples") for _, f, _ in rows):
+        heads.append("samples")
+    if networks:
+        heads.append("features")
+    cols = []
+    for k in keys + extra:
+        h, u = known.get(k, (k, _unit_of(k)))
+        per = "/".join(dict.fromkeys(p.modality.unit for p, f, _ in rows if _is_number(f.get(k))))
+        cols.append((k, h, u.replace("{u}", per)))
+    th = "".join(f'<th data-type="text">{esc(h)}</th>' for h in heads)
+    th += "".join(f'<th data-type="num" title="{esc(k)}">{esc(h)}<small>{esc(u)}</small></th>' for k, h, u in cols)
+    body = []
+    for p, f, source in rows:
+        cells = [f'<td><a href="#{p.anchor}">{esc(p.name)}</a></td>', _td(p.cls.name), _td(f.get("data", p.config["data"].get("spec"))),
+                 _td(f.get("pixels", p.config["data"].get("binarize", "—"))), _td(p.epochs, p.epochs), _td(source)]
+        if "samples" in heads:
+            cells.append(_td(f.get("samples", "—"), f.get("samples")))
+        if networks:
+            net = f.get("feature_network")
+            cells.append(f'<td title="{esc(net)}">F{networks.index(net) + 1}</td>' if net else _td("—"))
+        for k, h, unit in cols:
+            cells.append(_figure_cell(f, k))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    notes = [("Units: nats per example of the run's kind of data (img: one image; line: one line, its end token "
+              "counted), on the test split, ± the standard error over test examples; bits/dim per pixel channel "
+              "(palette: per pixel); sample figures ± their bootstrap standard deviation. Click a heading to sort; "
+              "click again to reverse. — : the run has no such figure.")]
+    if networks:
+        notes.append("Sample figures (FID, KID, precision, recall, density, coverage, modes, IS) are measured in the "
+                     "feature space named in the column features: "
+                     + "; ".join(f"F{i + 1}: {esc(n)}" for i, n in enumerate(networks))
+                     + ": they compare only within one feature network and one sample count.")
+    return (f'<div class="scroll"><table class="sortable" id="comparison-table"><thead><tr>{th}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>' + "".join(f'<p class="note">{n}</p>' for n in notes))
+
+
+def _unit_of(key: str) -> str:
+    for suffix, unit in (("_nats_per_line", "nats/line"), ("_nats_per_token", "nats/token"), ("_nats", "nats"),
+                         ("_bpd", "bits/dim")):
+        if key.endswith(suffix):
+            return unit
+    return ""
+
+
+def _td(text, value=None) -> str:
+    v = f' data-v="{value}"' if _is_number(value) else ""
+    return f"<td{v}>{esc(str(text))}</td>"
+
+
+def _figure_cell(f: dict, k: str) -> str:
+    v = f.get(k)
+    if not _is_number(v):
+        return '<td class="na">—</td>'
+    scale = SCALE.get(k, 1.0)
+    err = f.get(f"{k}_se", f.get(f"{k}_std"))
+    if k == "modes_covered":
+        text = f"{v}/{f.get('modes_total', '?')}"
+    else:
+        text = _num(v * scale) + (f"±{_num(err * scale, like=v * scale)}" if _is_number(err) else "")
+    mark = " ≈" if k in (f.get("within_floor") or ()) else ""
+    return f'<td data-v="{v * scale!r}">{esc(text)}{mark}</td>'
+
+
+def _num(v: float, like: float | None = None) -> str:
+    """A figure with 3 decimals under 10, 2 under 1000, none above (its ± with the figure's own decimals)."""
+    a = abs(v if like is None else like)
+    return f"{v:.3f}" if a < 10 else f"{v:.2f}" if a < 1000 else f"{v:.0f}"
+
+
+# ---- the page ----
+
+def write_report(runs, output: str | Path = "report.html", *, device="cpu", threads: int | None = None,
+                 quiet: bool = False) -> Path:
+    """One HTML page of the runs at `output`, self-contained; returns its path."""
+    paths = [Path(p) for p in ([runs] if isinstance(runs, (str, Path)) else runs)]
+    if not paths:
+        raise UserError("name at least one run for the report")
+    output = Path(output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"the report is an HTML page: give -o a name ending in .html, not {output.name!r}")
+    if not output.parent.is_dir():
+        raise UserError(f"cannot write {output}: folder {output.parent} does not exist")
+    dev = api.setup_torch(device, threads)
+    pages = [RunPage(i, p) for i, p in enumerate(paths)]
+    sections, index = [], []
+    for page in pages:
+        section, thumb = run_section(page, dev, open_=len(pages) <= 3)
+        sections.append(section)
+        figures, _ = page.figures()
+        headline = next(((h, k) for k, h, _ in FIGURES if _is_number(figures.get(k)) and k not in NOT_HEADLINES),
+                        None)
+        fig = (f"{esc(headline[0])} {_num(figures[headline[1]] * SCALE.get(headline[1], 1))}" if headline else "")
+        index.append(f'<li><a href="#{page.anchor}">{thumb}<b>{esc(page.name)}</b><span>{esc(page.cls.name)} · '
+                     f'{esc(str(page.config["data"].get("spec", "")))}</span><span>{fig}</span></a></li>')
+        if not quiet:
+            print(f"report: {page.run.path}", flush=True)
+    title = f"genlab report: {len(pages)} run{'s' * (len(pages) != 1)}"
+    page_html = TEMPLATE.format(
+        title=esc(title), css=CSS, script=SCRIPT, version=esc(__version__),
+        when=esc(time.strftime("%Y-%m-%d %H:%M")), index="".join(index), table=comparison_html(pages),
+        runs="".join(sections), count=len(pages))
+    write_atomic(output, lambda p: p.write_text(page_html, encoding="utf-8"))
+    return output
+
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; media-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{title}</title><style>{css}</style></head>
+<body><header><h1>{title}</h1><p>Written {when} by genlab {version}. Everything is inside this file: it opens
+offline. Runs fold away under their names; the table compares them all.</p></header>
+<nav><h2>Runs</h2><ol class="index">{index}</ol></nav>
+<section id="comparison"><h2>Comparison</h2>{table}</section>
+<main>{runs}</main>
+<script>{script}</script></body></html>
+"""
+
+CSS = """
+:root{--fg:#1d2330;--muted:#5c6577;--line:#d9dde5;--bg:#f6f7f9;--accent:#2456a6}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);
+background:var(--bg)}header,nav,#comparison,main{max-width:1280px;margin:0 auto;padding:8px 20px}
+h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:12px 0 8px}h3{font-size:15px;margin:18px 0 6px;
+color:var(--accent)}h4{font-size:13px;margin:12px 0 4px;color:var(--muted)}header p,.note{color:var(--muted)}
+.index{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:8px}
+.index a{display:grid;grid-template-columns:96px 1fr;grid-template-rows:auto auto auto;column-gap:8px;padding:6px;
+background:#fff;border:1px solid var(--line);border-radius:6px;color:inherit;text-decoration:none;min-height:60px}
+.index a:hover{border-color:var(--accent)}.index img{grid-row:1/4;width:96px}.index b{overflow-wrap:anywhere}
+.index span{color:var(--muted);font-size:12px}
+.scroll{overflow:auto;max-height:80vh;border:1px solid var(--line);border-radius:6px;background:#fff}
+table.sortable{border-collapse:separate;border-spacing:0;font-variant-numeric:tabular-nums;white-space:nowrap}
+.sortable th,.sortable td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:right}
+.sortable th{position:sticky;top:0;background:#eef1f6;cursor:pointer;user-select:none;vertical-align:bottom;z-index:1}
+.sortable th small{display:block;font-weight:normal;color:var(--muted);font-size:11px}
+.sortable th:first-child,.sortable td:first-child{position:sticky;left:0;background:#fff;text-align:left;z-index:2}
+.sortable th:first-child{background:#eef1f6;z-index:3}.sortable td:nth-child(-n+6),.sortable th:nth-child(-n+6){text-align:left}
+.sortable th[aria-sort=ascending]::after{content:" ▲"}.sortable th[aria-sort=descending]::after{content:" ▼"}
+.sortable tbody tr:hover td{background:#f0f5ff}td.na{color:#aab}
+section.run{background:#fff;border:1px solid var(--line);border-radius:6px;margin:10px 0;padding:4px 14px}
+summary{cursor:pointer;display:flex;gap:14px;align-items:baseline;flex-wrap:wrap}summary h2{display:inline;margin:8px 0}
+summary .head{color:var(--muted)}.config{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+table.kv{border-collapse:collapse;font-size:12px}table.kv caption{text-align:left;font-weight:600;color:var(--muted)}
+table.kv th{text-align:left;font-weight:normal;color:var(--muted);padding:1px 8px 1px 0}table.kv td{padding:1px 0}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:8px}
+figure{margin:6px 0}figure.plot{margin:0}figcaption{color:var(--muted);font-size:12px;max-width:900px}
+svg.plot{width:100%;height:auto;background:#fff}.pt{font-size:11px;font-weight:600}.pa{font-size:9px;fill:#667}
+.pn{font-size:11px;fill:#999}.pf{fill:#fbfcfe;stroke:#dde}.pg{stroke:#e4e7ee}
+img{image-rendering:pixelated;max-width:100%}ol.lines{font-family:ui-monospace,monospace;background:#fafbfc;
+padding:6px 6px 6px 36px;border:1px solid var(--line);border-radius:4px;max-width:900px}ol.lines li.end{color:var(--accent)}
+.none{color:var(--muted);font-style:italic}
+"""
+
+SCRIPT = """
+(function(){
+  // Sort the comparison table by a column: numbers by value, text by name; a missing figure always last.
+  document.querySelectorAll('table.sortable').forEach(function(table){
+    table.querySelectorAll('th').forEach(function(th, col){
+      th.addEventListener('click', function(){
+        var up = th.getAttribute('aria-sort') !== 'ascending';
+        table.querySelectorAll('th').forEach(function(h){ h.removeAttribute('aria-sort'); });
+        th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
+        var num = th.dataset.type === 'num' || th.dataset.type === undefined;
+        var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+        rows.sort(function(a, b){
+          var x = a.cells[col], y = b.cells[col];
+          var vx = x.dataset.v, vy = y.dataset.v;
+          if (vx !== undefined || vy !== undefined) {
+            if (vx === undefined) return 1;
+            if (vy === undefined) return -1;
+            return (up ? 1 : -1) * (parseFloat(vx) - parseFloat(vy));
+          }
+          var tx = x.textContent, ty = y.textContent;
+          if (tx === '—' && ty !== '—') return 1;
+          if (ty === '—' && tx !== '—') return -1;
+          return (up ? 1 : -1) * tx.localeCompare(ty, undefined, {numeric: true});
+        });
+        rows.forEach(function(r){ table.tBodies[0].appendChild(r); });
+      });
+    });
+  });
+  // A link to a run opens its folded section.
+  function openTarget(){
+    var el = location.hash && document.getElementById(location.hash.slice(1));
+    if (el) { var d = el.querySelector('details'); if (d) d.open = true; }
+  }
+  window.addEventListener('hashchange', openTarget); openTarget();
+})();
+"""

@@ -1,0 +1,376 @@
+"""`genlab serve RUN [RUN ...]`: a local page where a person plays with trained models.
+
+Starlette on uvicorn: a small, well-kept ASGI library and server that need nothing at run time beyond
+themselves. The page is one static file shipped in the package (static/explorer.html, its script and
+style inside), so the explorer works with no network at all: nothing is fetched from anywhere. (Gradio
+would bring dozens of packages and a front end of its own, and fetch assets unless set otherwise.)
+
+The event loop only reads requests and writes answers: every model call runs on a small pool of worker
+threads (one model at a time per run, behind its lock), so the page stays responsive while a model works,
+and a request past the pool's queue is told to try again (503) rather than piling up. Completion streams
+its frames as server-sent events.
+
+Safety: it listens on 127.0.0.1 unless told otherwise, and says where; every request is checked
+(guard.py: bounded counts, sizes, steps and code values; bodies of at most 4 MiB; uploads read by the
+model's modality or refused with one line); a run is named by its number in the list it was given and a
+file by its path inside that run only; on the loopback address, requests for another host name are
+refused (a web page elsewhere cannot reach it by renaming itself).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .. import api, modalities
+from ..errors import UserError
+from ..runs import Run
+from . import views
+from .guard import Refused, choice, is_loopback, number, read_json, run_file, text, whole, SERVED_SUFFIXES
+
+STATIC = Path(__file__).parent / "static"
+LIMITS = views.LIMITS
+HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+           (b"x-frame-options", b"DENY"),
+           (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: "
+                                        b"blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                                        b"connect-src 'self'; frame-ancestors 'none'")]
+
+
+class Entry:
+    """One run the explorer serves: its model, loaded once, and its data, read on first need."""
+
+    def __init__(self, key: str, path: Path, device):
+        self.key, self.path = key, Path(path)
+        self.run = Run.open(path)
+        self.model = api.load(path, device=device)
+        self.lock = threading.Lock()           # one call at a time into this model
+        self._data = None
+
+    def data(self):
+        if self._data is None:
+            self._data = modalities.of_run(self.run).reload(self.run, warn=False)
+        return self._data
+
+    def describe(self) -> dict:
+        d = self.run.config.get("data", {})
+        files = [str(p.relative_to(self.path)) for p in sorted((self.path / "samples").glob("epoch-*"))[-1:]]
+        if (self.path / "curves.png").is_file():
+            files.append("curves.png")
+        return {"key": self.key, "name": self.path.resolve().name, "data": d.get("spec"),
+                "epochs": (self.run.metrics() or [{"epoch": 0}])[-1]["epoch"], "files": files,
+                **views.describe(self.model)}
+
+    def needs(self, panel: str) -> None:
+        if panel not in views.panels(self.model):
+            raise Refused(400, f"{self.model.name} has no {panel} panel (it has {', '.join(views.panels(self.model))})")
+
+
+class Jobs:
+    """Model calls off the event loop: a pool of worker threads, and a bound on the calls in hand."""
+
+    def __init__(self, workers: int = 2, most: int = 64):
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="genlab-model")
+        self.in_hand, self.most = 0, most
+
+    def submit(self, fn) -> asyncio.Future:
+        if self.in_hand >= self.most:        # only the event loop's thread counts, so no lock is needed
+            raise Refused(503, f"busy: {self.in_hand} requests are in hand; try again in a moment")
+        self.in_hand += 1
+        future = asyncio.wrap_future(self.pool.submit(fn))
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future) -> None:
+        self.in_hand -= 1
+        if not future.cancelled():
+            future.exception()               # retrieved: a failure is answered, not logged as unretrieved
+
+
+# ---- reading a request ----
+
+def label_of(entry: Entry, body: dict) -> int | None:
+    k = entry.model.num_conditions
+    if not k:
+        if body.get("label") is not None:
+            raise Refused(400, f"{entry.model.name} is not conditional: it takes no class")
+        return None
+    return whole(body, "label", 0, k - 1)
+
+
+def seed_of(body: dict) -> int:
+    return whole(body, "seed", 0, LIMITS["seed"], 0)
+
+
+def steps_of(body: dict) -> int:
+    return whole(body, "steps", 2, LIMITS["steps"], 8)
+
+
+def input_of(entry: Entry, value, what: str):
+    """An input the page names: {"test": i} (a test example) or {"image": data URL} (an upload)."""
+    model = entry.model
+    if isinstance(value, dict) and "test" in value:
+        count = len(views.test_examples(model, entry.data()))
+        return views.test_input(model, entry.data(), whole(value, "test", 0, count - 1))
+    if isinstance(value, dict) and "image" in value:
+        return views.read_upload(model, views.decode_upload(value["image"]))
+    raise Refused(400, f"{what} must be {{\"test\": N}} or {{\"image\": a data URL}}")
+
+
+def code_of(entry: Entry, value, label, what: str):
+    """A code the page names: {"z": [...]} itself, or an image to encode ({"test": i} or {"image": ...})."""
+    model = entry.model
+    if isinstance(value, dict) and "z" in value:
+        return views.code_tensor(model, value["z"])
+    if "encode" not in model.abilities:
+        raise Refused(400, f"{model.name} cannot encode an image: give {what} as a code {{\"z\": [...]}}")
+    x = input_of(entry, value, what)
+    return torch.tensor([views.encode(model, x, label)], device=model.device)
+
+
+# ---- what each request does (run on a worker, under the run's lock) ----
+
+def act_sample(entry, body):
+    text_run = entry.model.modality == "text"
+    n = whole(body, "n", 1, LIMITS["clips" if entry.model.modality == "audio" else "samples"], 16)
+    t = number(body, "temperature", *LIMITS["temperature"], 1.0) if text_run else None
+    return views.sample(entry.model, n, seed_of(body), label_of(entry, body), t)
+
+
+def act_decode(entry, body):
+    entry.needs("code")
+    return {"image": views.decode(entry.model, views.code_tensor(entry.model, body.get("z")), label_of(entry, body))}
+
+
+def act_encode(entry, body):
+    entry.needs("interpolate")
+    if "encode" not in entry.model.abilities:
+        raise Refused(400, f"{entry.model.name} cannot encode an image")
+    label = label_of(entry, body)
+    return {"z": views.encode(entry.model, input_of(entry, body.get("input"), "input"), label)}
+
+
+def act_interpolate(entry, body):
+    entry.needs("interpolate")
+    label = label_of(entry, body)
+    za, zb = code_of(entry, body.get("a"), label, "a"), code_of(entry, body.get("b"), label, "b")
+    method = choice(body, "method", ("linear", "slerp"), "linear")
+    return {"image": views.between_codes(entry.model, za, zb, steps_of(body), label, method)}
+
+
+def act_sentences(entry, body):
+    entry.needs("sentences")
+    a, b = text(body, "a", LIMITS["line_chars"]), text(body, "b", LIMITS["line_chars"])
+    return {"lines": views.between_lines(entry.model, a, b, steps_of(body))}
+
+
+def act_input(entry, body):
+    """An input as the model sees it ({"test": i} or an upload), and how many test examples there are."""
+    value = input_of(entry, body.get("input"), "input")
+    shown = {"line": value} if isinstance(value, str) else {"image": views.image_url(value)}
+    return {"count": len(views.test_examples(entry.model, entry.data())), **shown}
+
+
+ACTIONS = {"sample": act_sample, "decode": act_decode, "encode": act_encode, "interpolate": act_interpolate,
+           "sentences": act_sentences, "input": act_input}
+
+
+# ---- the app ----
+
+def make_app(entries: list[Entry], *, workers: int = 2, most: int = 64, hosts: list[str] | None = None):
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    page = (STATIC / "explorer.html").read_text(encoding="utf-8")
+    by_key = {e.key: e for e in entries}
+    jobs = Jobs(workers, most)
+
+    def entry_of(request) -> Entry:
+        e = by_key.get(request.path_params["run"])
+        if e is None:
+            raise Refused(404, "no such run: the explorer serves runs 0 to "
+                               f"{len(entries) - 1}")
+        return e
+
+    def locked(entry, fn, *args):
+        def work():
+            with entry.lock:
+                try:
+                    return fn(entry, *args)
+                except UserError as e:
+                    raise Refused(400, str(e)) from None
+        return work
+
+    async def index(request):
+        return HTMLResponse(page, headers={"cache-control": "no-store"})
+
+    async def runs(request):
+        return JSONResponse({"runs": [e.describe() for e in entries], "limits": LIMITS})
+
+    async def action(request):
+        name = request.path_params["action"]
+        if name not in ACTIONS:
+            raise Refused(404, f"no such action {name[:40]!r}")
+        entry = entry_of(request)
+        body = await read_json(request)
+        return JSONResponse(await jobs.submit(locked(entry, ACTIONS[name], body)))
+
+    async def complete(request):
+        entry = entry_of(request)
+        body = await read_json(request)
+        entry.needs("complete")
+        seed, label = seed_of(body), label_of(entry, body)
+        try:
+            mask = views.mask_tensor(entry.model, body.get("mask"))
+        except UserError as e:
+            raise Refused(400, str(e)) from None
+        x = await jobs.submit(locked(entry, lambda e, v: input_of(e, v, "input"), body.get("input")))
+        loop = asyncio.get_running_loop()
+        frames: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def work(entry):
+            try:
+                for done, total, image in views.completion_frames(entry.model, x, mask, seed, label):
+                    if stop.is_set():            # the page went away: no more frames to draw
+                        return
+                    event = {"done": done, "total": total, "image": views.image_url(image)}
+                    loop.call_soon_threadsafe(frames.put_nowait, event)
+                loop.call_soon_threadsafe(frames.put_nowait, {"end": True})
+            except Exception as e:               # told to the page as its last event
+                message = str(e) if isinstance(e, (UserError, Refused)) else f"internal error ({type(e).__name__})"
+                if not isinstance(e, (UserError, Refused)):
+                    traceback.print_exc()
+                loop.call_soon_threadsafe(frames.put_nowait, {"error": message, "end": True})
+
+        def run_locked():
+            with entry.lock:
+                work(entry)
+
+        jobs.submit(run_locked)
+
+        async def events():
+            try:
+                while True:
+                    event = await frames.get()
+                    yield f"data: {json.dumps(event)}\n\n"
+                    if event.get("end"):
+                        return
+            finally:
+                stop.set()
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+    async def files(request):
+        entry = entry_of(request)
+        path = run_file(entry.path, request.path_params["path"])
+        return FileResponse(path, media_type=SERVED_SUFFIXES[path.suffix.lower()],
+                            headers={"cache-control": "no-store"})
+
+    async def refused(request, exc: Refused):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    async def user_error(request, exc: UserError):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def http_error(request, exc: HTTPException):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    async def failed(request, exc: Exception):
+        traceback.print_exception(exc)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server goes on"}, status_code=500)
+
+    async def no_icon(request):
+        return Response(status_code=204)
+
+    routes = [Route("/", index), Route("/favicon.ico", no_icon), Route("/api/runs", runs),
+              Route("/api/run/{run}/complete", complete, methods=["POST"]),
+              Route("/api/run/{run}/{action}", action, methods=["POST"]),
+              Route("/files/{run}/{path:path}", files)]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)] if hosts else []
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={Refused: refused, UserError: user_error, HTTPException: http_error,
+                                        Exception: failed})
+    return SecurityHeaders(app)
+
+
+class SecurityHeaders:
+    """Adds HEADERS to every answer (a plain ASGI wrapper: streamed answers pass through untouched)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": list(message.get("headers", [])) + HEADERS}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# ---- starting it ----
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: any free one), or one line saying why not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: {e.strerror or e}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def serve(runs, host: str = "127.0.0.1", port: int = 8000, *, device="auto", threads: int | None = None,
+          workers: int = 2) -> None:
+    """Serve the explorer of `runs` until interrupted."""
+    try:
+        import uvicorn
+        import starlette  # noqa: F401
+    except ImportError:
+        raise UserError("genlab serve needs starlette and uvicorn: pip install -e . brings them") from None
+    paths = [Path(p) for p in runs]
+    if not paths:
+        raise UserError("name at least one run to serve")
+    dev = api.setup_torch(device, threads)
+    entries = [Entry(str(i), p, dev) for i, p in enumerate(paths)]
+    loopback = is_loopback(host)
+    hosts = ["127.0.0.1", "localhost", "::1", "[::1]"] if loopback else None
+    sock = listen(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    names = ", ".join(e.path.resolve().name for e in entries[:5]) + (" ..." if len(entries) > 5 else "")
+    where = ("this machine only (--host 0.0.0.0 would open it to the network)" if loopback else
+             "WARNING: every machine that can reach this one can use it")
+    print(f"genlab explorer of {len(entries)} run{'s' * (len(entries) != 1)} ({names}) on http://{shown}:{bound}/ "
+          f"— listening on {host}: {where}; Ctrl-C stops it", flush=True)
+    config = uvicorn.Config(make_app(entries, workers=workers, hosts=hosts), log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=3)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    print("genlab explorer stopped", file=sys.stderr, flush=True)

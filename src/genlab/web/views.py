@@ -1,0 +1,250 @@
+"""What the report and the explorer show of a model, and the values they hand the page: images as PNG
+data URLs, text as lines.
+
+What a model offers is chosen from its declarations (`modality`, `conditioning`, `abilities`,
+`likelihood_kind`), never from its name: PANELS below. A new kind of model — translation, text-to-image,
+sound — is one line in PANELS, its action here and in server.py's ACTIONS, and one builder in
+static/explorer.html's PANELS; nothing else changes.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+import time
+import wave
+
+import torch
+from PIL import Image
+
+from .. import modalities
+from ..data.images import make_grid
+from ..errors import UserError
+from ..explore import latent
+from ..explore.completion import cover_mask
+
+# (panel, when a model has it): the page builds one panel per name, in this order.
+PANELS = [
+    ("class", lambda m: m.condition_kind == "class"),                        # a class picker for the others
+    ("sample", lambda m: True),
+    ("code", lambda m: m.modality == "image" and "decode" in m.abilities),   # a slider per code dimension
+    ("interpolate", lambda m: m.modality == "image" and "decode" in m.abilities),  # two codes, or two images
+    ("sentences", lambda m: m.modality == "text" and {"encode", "decode"} <= set(m.abilities)),
+    ("complete", lambda m: m.modality == "image" and "complete" in m.abilities),
+]
+
+# Bounds of every request: the page shows them, the server refuses anything past them.
+LIMITS = {"samples": 64, "clips": 8, "steps": 16, "code_span": 4.0, "seed": 2**31 - 1, "temperature": (0.1, 3.0),
+          "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32}
+
+
+def panels(model) -> list[str]:
+    return [name for name, has in PANELS if has(model)]
+
+
+def code_size(model) -> int | None:
+    """The size of the code a model decodes (None: it decodes none)."""
+    return latent.latent_dim(model) if "decode" in model.abilities else None
+
+
+def class_names(model) -> list[str]:
+    k = model.num_conditions
+    names = list(getattr(model.info, "class_names", ()) or ())
+    return names if len(names) == k else [str(i) for i in range(k)]
+
+
+def describe(model) -> dict:
+    """The model as the page needs it: its declarations, what it offers, its code and classes."""
+    return {"model": model.name, "family": model.family, "modality": model.modality,
+            "conditioning": model.condition_kind, "likelihood": model.likelihood_kind,
+            "abilities": list(model.abilities), "panels": panels(model), "code_size": code_size(model),
+            "classes": class_names(model), "shape": list(getattr(model.info, "shape", ()))}
+
+
+# ---- images and uploads ----
+
+def png(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> bytes:
+    """Images (N×C×H×W in [0, 1], or uint8) as one PNG grid at their own size (the page enlarges them)."""
+    grid = make_grid(images.detach().cpu(), nrow=nrow, pad=pad if len(images) > 1 else 0)
+    out = io.BytesIO()
+    Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(out, format="PNG")
+    return out.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_url(images: torch.Tensor, nrow: int | None = None) -> str:
+    return data_url(png(images, nrow))
+
+
+_DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*;base64,", re.ASCII)
+
+
+def decode_upload(text: str) -> bytes:
+    """A file the page sent: a data URL (or plain base64), at most LIMITS["upload_bytes"] once decoded."""
+    if not isinstance(text, str):
+        raise UserError("an upload is a data URL (data:image/png;base64,...)")
+    m = _DATA_URL.match(text)
+    body = text[m.end():] if m else text
+    if len(body) > LIMITS["upload_bytes"] * 4 // 3 + 4:
+        raise UserError(f"the upload is larger than {LIMITS['upload_bytes'] // 1024 // 1024} MiB")
+    try:
+        return base64.b64decode(body, validate=True)
+    except ValueError:
+        raise UserError("the upload is not a data URL or base64 text") from None
+
+
+def read_upload(model, data: bytes) -> torch.Tensor:
+    """An uploaded file as the model's input, read by the model's modality as it reads a file given on the
+    command line; anything it cannot read is one line."""
+    try:
+        return modalities.get(model.modality).read_input(model, io.BytesIO(data))
+    except UserError as e:
+        why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", str(e))
+        raise UserError(f"the upload cannot be read as {modalities.get(model.modality).noun} "
+                        f"({why.removeprefix('cannot read image the upload: ')})") from None
+
+
+def test_examples(model, ds):
+    """The test split of a run's data: images (N×C×H×W uint8) or lines."""
+    return ds.test_x if model.modality == "image" else ds.test
+
+
+def test_input(model, ds, i: int):
+    """Test example i as the model's input: an image through the very path an upload takes; a line as typed."""
+    examples = test_examples(model, ds)
+    if not 0 <= i < len(examples):
+        raise UserError(f"test example must be between 0 and {len(examples) - 1}, not {i}")
+    return read_upload(model, png(examples[i:i + 1])) if model.modality == "image" else examples[i]
+
+
+# ---- what the panels do ----
+
+def _generator(model, seed: int) -> torch.Generator:
+    return torch.Generator(device=model.device).manual_seed(seed)
+
+
+def labels(model, label: int | None, n: int) -> torch.Tensor | None:
+    """The class of n examples: the one asked for, or class 0 for a class-conditional model given none."""
+    if model.condition_kind != "class":
+        if label is not None:
+            raise UserError(f"{model.name} is not conditional: it takes no class")
+        return None
+    return model.class_condition(0 if label is None else label, n)
+
+
+def wav(clip: torch.Tensor, rate: int) -> bytes:
+    """One clip (T floats in [-1, 1]) as a mono 16-bit WAV file."""
+    pcm = (clip.detach().float().cpu().clamp(-1, 1) * 32767).round().to(torch.int16).numpy()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return out.getvalue()
+
+
+@torch.no_grad()
+def sample(model, n: int, seed: int, label: int | None = None, temperature: float | None = None) -> dict:
+    """n samples as the model's modality draws them: {"image": one grid}, {"lines": [...]} or
+    {"audio": [one WAV data URL a clip]}."""
+    modality = modalities.get(model.modality)
+    g = _generator(model, seed)
+    if model.modality == "text":
+        return {"lines": modality.draw(model, n, g, temperature=temperature or 1.0)}
+    drawn = modality.draw(model, n, g, labels(model, label, n))
+    if model.modality == "audio":
+        return {"audio": [data_url(wav(clip.reshape(-1), model.info.rate), "audio/wav") for clip in drawn]}
+    return {"image": image_url(drawn, nrow=min(n, 8))}
+
+
+def code_tensor(model, z) -> torch.Tensor:
+    """A code the page sent: code_size numbers within ±code_span."""
+    size, span = code_size(model), LIMITS["code_span"]
+    if size is None:
+        raise UserError(f"{model.name} decodes no code")
+    if not isinstance(z, list) or len(z) != size:
+        raise UserError(f"a code of {model.name} is a list of {size} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= span
+               for v in z):
+        raise UserError(f"each number of a code must be between {-span:g} and {span:g}")
+    return torch.tensor([float(v) for v in z], device=model.device).unsqueeze(0)
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor, label: int | None = None) -> str:
+    return image_url(model.decode(z, labels(model, label, len(z))))
+
+
+@torch.no_grad()
+def encode(model, x: torch.Tensor, label: int | None = None) -> list[float]:
+    """The code of one image, clamped to the sliders' span."""
+    span = LIMITS["code_span"]
+    return [round(float(v), 4) for v in latent.code_of(model, x, labels(model, label, 1))[0].clamp(-span, span)]
+
+
+@torch.no_grad()
+def between_codes(model, za: torch.Tensor, zb: torch.Tensor, steps: int, label: int | None = None,
+                  method: str = "linear") -> str:
+    """`steps` images on the way from code za to code zb, in one row."""
+    t = torch.linspace(0, 1, steps, device=model.device).unsqueeze(1)
+    z = za + t * (zb - za) if method == "linear" else latent.slerp(za, zb, t)
+    return image_url(model.decode(z, labels(model, label, steps)), nrow=steps)
+
+
+@torch.no_grad()
+def between_lines(model, a: str, b: str, steps: int) -> list[str]:
+    """The lines decoded (greedily) on the way from the code of line a to that of line b."""
+    from ..modalities.text import check_line
+    for line in (a, b):
+        check_line(model.info, line)
+    mu, _ = model.encode_text([a, b])
+    t = torch.linspace(0, 1, steps, device=model.device).unsqueeze(1)
+    return model.decode_text(mu[0] + t * (mu[1] - mu[0]), greedy=True)
+
+
+def mask_tensor(model, mask) -> torch.Tensor:
+    """The painted cover: a string of 0/1, one a pixel in raster order, or a named cover (bottom-half...)."""
+    _, h, w = model.info.shape
+    if isinstance(mask, str) and not set(mask) <= {"0", "1"}:
+        return cover_mask(mask, h, w)
+    if not isinstance(mask, str) or len(mask) != h * w:
+        raise UserError(f"the cover is {h * w} characters of 0 and 1, one a pixel in raster order")
+    out = torch.tensor([c == "1" for c in mask], dtype=torch.bool).view(h, w)
+    if not out.any():
+        raise UserError("paint some of the image to cover: the model draws what is covered")
+    return out
+
+
+@torch.no_grad()
+def completion_frames(model, x: torch.Tensor, mask: torch.Tensor, seed: int, label: int | None = None,
+                      frames: int | None = None, budget_s: float = 20.0):
+    """The completion of x (1×C×H×W) where `mask` (H×W) is true, as it appears: yields (done, total, image)
+    with the first `done` covered pixels in raster order drawn and the rest grey.
+
+    Each frame is `model.complete` with the cover cut at that pixel and the generator seeded alike: a
+    model of raster order never looks past the pixel it draws and takes one random number per pixel, so
+    every frame agrees with the last one, which is exactly `model.complete(x, mask)` for this seed. Frames
+    are at most LIMITS["frames"], fewer when each takes long (the whole stays near `budget_s`)."""
+    order = mask.flatten().nonzero().squeeze(1)
+    total = len(order)
+    planned = max(1, min(total, frames or LIMITS["frames"]))
+    condition = labels(model, label, 1)
+    mask = mask.to(x.device)
+    done, made, started = 0, 0, time.perf_counter()
+    while done < total:
+        left = planned - made
+        if made:                         # the frames left share what remains of the budget
+            spent = time.perf_counter() - started
+            left = max(1, min(left, int((budget_s - spent) / (spent / made))))
+        done += -(-(total - done) // left)
+        made += 1
+        part = torch.zeros(mask.numel(), dtype=torch.bool, device=x.device)
+        part[order[:done].to(x.device)] = True
+        part = part.view(mask.shape)
+        drawn = model.complete(x, part, condition=condition, generator=_generator(model, seed))
+        yield done, total, torch.where(mask & ~part, torch.full_like(x, 0.5), drawn.to(x.dtype))

@@ -1,0 +1,162 @@
+"""The explorer and the report in a real browser: headless Chromium (Debian's) driven by Playwright against
+a `genlab serve` this module starts, and the report opened from disk. A person's moves: a slider moved, a
+class picked, two lines submitted, an image uploaded, painted over and completed pixel by pixel.
+
+Set GENLAB_SCREENSHOTS=DIR to keep a screenshot of each page there."""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from serve_load import launch, tiny_runs  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:                      # the test extra brings it
+    sync_playwright = None
+
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"),
+              pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install -e '.[test]')"),
+              pytest.mark.usefixtures("one_thread")]
+# Debian's Chromium, headless, with nothing of its own reaching out (no updates, sync or background traffic).
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SHOTS = os.environ.get("GENLAB_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return {p.name: p for p in tiny_runs(tmp_path_factory.mktemp("browsed"), ("vae", "cvae", "pixelcnn", "sentence-vae"))}
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    with launch(list(runs.values())) as (url, proc):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    p = context.new_page()
+    errors = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    yield p
+    context.close()
+    assert errors == []
+
+
+def open_run(page, server, model):
+    page.goto(server)
+    page.click(f"aside button.run:has-text('{model}')")
+    page.wait_for_selector("#run-name")
+    assert page.inner_text("#run-name") == model
+
+
+def shot(page, name):
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def src(page, selector):
+    return page.get_attribute(selector, "src")
+
+
+def test_moving_a_slider_changes_the_picture(page, server):
+    open_run(page, server, "vae")
+    page.wait_for_function("() => document.querySelector('#code-image').src.startsWith('data:image/png')")
+    before = src(page, "#code-image")
+    slider = page.locator('input[data-dim="0"]')
+    slider.focus()
+    page.keyboard.press("End")                             # the slider to its far end, as a person would
+    assert slider.input_value() == "4"
+    page.wait_for_function(f"() => document.querySelector('#code-image').src !== {before!r}")
+    page.click("#code-random")
+    page.wait_for_selector("#interp-image[src^='data:image/png']")
+    shot(page, "explorer-vae")
+
+
+def test_picking_a_class_redraws_the_samples(page, server):
+    open_run(page, server, "cvae")
+    page.wait_for_function("() => document.querySelector('#sample-image') && document.querySelector('#sample-image').src")
+    before = src(page, "#sample-image")
+    page.select_option("#class-pick", "7")
+    page.wait_for_function(f"() => document.querySelector('#sample-image').src !== {before!r}")
+    shot(page, "explorer-cvae")
+
+
+def test_submitting_two_lines_shows_the_lines_between(page, server, runs):
+    if "sentence-vae" not in runs:
+        pytest.skip("the tang300 corpus (Debian's fortunes-zh) is not installed")
+    open_run(page, server, "sentence-vae")
+    page.wait_for_function("() => document.querySelector('#sentences-a').value.length > 0")
+    page.fill("#sentences-steps", "5")
+    page.press("#sentences-b", "Enter")                     # the form submitted from the keyboard
+    page.wait_for_function("() => document.querySelectorAll('#sentences-lines li').length === 7")
+    assert page.inner_text("#sentences-status") == ""
+    shot(page, "explorer-sentence-vae")
+
+
+def test_uploading_painting_and_completing_an_image(page, server, tmp_path):
+    digit = np.zeros((8, 8), np.uint8)
+    digit[1:7, 3:5] = 255                                    # a one, to upload
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    (tmp_path / "not-an-image.png").write_bytes(b"plain text, not a picture")
+    open_run(page, server, "pixelcnn")
+    page.set_input_files("#complete-upload", str(tmp_path / "not-an-image.png"))
+    page.wait_for_function("() => document.querySelector('#complete-status').textContent.includes('cannot be read')")
+    page.set_input_files("#complete-upload", str(tmp_path / "one.png"))
+    page.wait_for_function("() => document.querySelector('#complete-status').textContent === ''")
+    box = page.locator("#complete-canvas").bounding_box()
+    cell = box["height"] / 8
+    page.mouse.move(box["x"] + 2, box["y"] + 5.5 * cell)     # paint the bottom rows with the mouse
+    page.mouse.down()
+    for row in (5.5, 6.5, 7.5):
+        page.mouse.move(box["x"] + 2, box["y"] + row * cell)
+        page.mouse.move(box["x"] + box["width"] - 2, box["y"] + row * cell, steps=12)
+    page.mouse.up()
+    page.click("#complete-go")
+    page.wait_for_function("() => document.querySelector('#complete-image').dataset.done === 'true'", timeout=60_000)
+    frames = int(page.get_attribute("#complete-image", "data-frames"))
+    assert frames > 1                                        # it appeared step by step
+    assert page.evaluate("document.querySelector('#complete-progress').value") == 24     # 3 rows of 8 pixels
+    assert page.inner_text("#complete-count") == "24 / 24 pixels"
+    shot(page, "explorer-pixelcnn")
+
+
+def test_the_report_opens_from_disk_with_nothing_fetched(browser, runs, tmp_path):
+    from genlab.web.report import write_report
+    path = write_report(list(runs.values()), tmp_path / "report.html", threads=1, quiet=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    asked = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.goto(path.as_uri())
+    assert all(u.startswith(("file:", "data:")) for u in asked), asked
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    shot(page, "report")
+    # Sorting by a column: the run names in order, then reversed.
+    names = lambda: page.eval_on_selector_all("#comparison-table tbody tr td:first-child", "tds => tds.map(t => t.textContent)")  # noqa: E731
+    page.click("#comparison-table th:first-child")
+    assert names() == sorted(names())
+    page.click("#comparison-table th:first-child")
+    assert names() == sorted(names(), reverse=True)
+    # A run in the index opens its section.
+    page.click(".index a >> nth=3")
+    assert page.evaluate("document.getElementById('run-3').querySelector('details').open")
+    context.close()
