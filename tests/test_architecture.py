@@ -13,7 +13,7 @@ FLOORS = [
     {"models"},
     {"training", "evaluation", "runs", "explore"},
     {"modalities"},
-    {"api", "demo", "web"},
+    {"api", "demo", "demo_pokemon", "web"},
     {"commands"},
     {"cli", "__main__"},
 ]

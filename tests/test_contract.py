@@ -29,14 +29,22 @@ def specs(text_file, tmp_path_factory):
     for k, (label, hz) in enumerate([("low", 300), ("high", 1200)] * 4):      # two classes of short tones
         (folder / label).mkdir(exist_ok=True)
         write_wav(folder / label / f"{k}.wav", 0.5 * torch.sin(torch.arange(64) * (6.2832 * hz / 8000) + k))
-    return {"image": ("digits", {}), "text": (f"text:{text_file}", {}), "audio": (f"audio:{folder}", {"size": 64})}
+    from genlab.data.video import clip_gif
+    clips = tmp_path_factory.mktemp("video")
+    for k in range(6):                                                         # a dot moving along a row
+        frames = torch.zeros(4, 6, 6)
+        frames[torch.arange(4), k % 6, (torch.arange(4) + k) % 6] = 1
+        clip_gif(clips / f"{k}.gif", frames)
+    return {"image": ("digits", {}), "text": (f"text:{text_file}", {}), "audio": (f"audio:{folder}", {"size": 64}),
+            "video": (f"video:{clips}", {}),
+            "two domains": ("digits+digits", {})}      # the translators': domain A and domain B
 
 
 def tiny(name, specs):
     """The model, its modality and a batch of its data, as `genlab train` would build them."""
     cls = get_model_class(name)
     modality = modalities.get(cls.modality)
-    spec, options = specs[cls.modality]
+    spec, options = specs["two domains" if cls.conditioning == "image" else cls.modality]
     settings = {"conditional": "true"} if cls.optional_conditioning else {}
     config = make_config(cls.Config, settings)
     ds = modality.load(spec, options)
@@ -76,12 +84,16 @@ def test_every_model_keeps_the_contract(name, specs, tmp_path):
 
     # Samples of the right kind, shape and range.
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    drawn = modality.draw(model, 4, g())
+    how = {"condition": batch.x[:4]} if model.condition_kind == "image" else {}     # a translator's images
+    drawn = modality.draw(model, 4, g(), **how)
     if model.modality == "image":
         assert drawn.shape == (4, *model.info.shape)
         assert float(drawn.min()) >= 0 and float(drawn.max()) <= 1
     elif model.modality == "audio":
         assert drawn.shape == (4, model.info.length) and float(drawn.abs().max()) <= 1
+    elif model.modality == "video":
+        info = model.info
+        assert drawn.shape == (4, info.frames, info.height, info.width) and set(drawn.unique().tolist()) <= {0, 1}
     else:
         assert len(drawn) == 4 and all(isinstance(line, str) for line in drawn)
 
@@ -98,7 +110,7 @@ def test_every_model_keeps_the_contract(name, specs, tmp_path):
         torch.manual_seed(5)
         b = again.eval_terms(batch.x, condition, iwae_k=0)
         assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k]) for k in a)
-    assert _same(modality.draw(model, 4, g()), modality.draw(again, 4, g()))
+    assert _same(modality.draw(model, 4, g(), **how), modality.draw(again, 4, g(), **how))
 
 
 def _same(a, b) -> bool:

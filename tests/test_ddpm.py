@@ -49,6 +49,7 @@ def test_gaussian_kl_is_torch_distributions_and_a_monte_carlo_average():
     ours = gaussian_kl(m1, v1, m2, v2)
     assert torch.allclose(ours, kl_divergence(Normal(m1, v1.sqrt()), Normal(m2, v2.sqrt())), atol=1e-12)
     p, q = Normal(m1, v1.sqrt()), Normal(m2, v2.sqrt())
+    torch.manual_seed(0)
     z = p.sample((400_000,))
     mc = (p.log_prob(z) - q.log_prob(z)).mean(0)
     assert torch.allclose(ours, mc, atol=0.02), (ours, mc)
@@ -60,7 +61,7 @@ def test_the_discretised_decoder_sums_to_one_over_the_bins_of_a_pixel(levels):
     means = torch.tensor([-3.0, -1.0, -0.3, 0.0, 0.5, 1.0, 4.0], dtype=torch.float64)
     for std in (1e-4, 3e-3, 0.05, 1.0, 30.0):
         logp = discretised_gaussian_log_prob(values[:, None], means[None], torch.full_like(means, std)[None], levels)
-        assert torch.isfinite(logp).all() or std < 1e-3           # a far bin under a very narrow Gaussian: log 0
+        assert torch.isfinite(logp).all()                        # far bins under a narrow Gaussian too: not log 0
         total = torch.logsumexp(logp, 0).exp()
         assert torch.allclose(total, torch.ones_like(total), atol=1e-9), (std, total)
 

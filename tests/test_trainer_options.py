@@ -83,6 +83,7 @@ def test_clipping_bounds_the_gradient_norm_the_optimizer_sees(digits, tmp_path):
     ("linear", {0: 0.25, 3: 1.0, 4: 1.0, 8: 0.75, 12: 0.5, 19: 1 / 16}),
     ("cosine", {0: 0.25, 3: 1.0, 4: 1.0, 8: (1 + math.cos(math.pi / 4)) / 2, 12: 0.5,
                 19: (1 + math.cos(15 * math.pi / 16)) / 2}),
+    ("hold-linear", {0: 0.25, 3: 1.0, 8: 1.0, 12: 1.0, 16: 0.5, 19: 1 / 8}),     # CycleGAN's: held, then down
 ])
 def test_each_schedule_gives_the_expected_learning_rates(digits, tmp_path, schedule, at):
     lr = 0.01

@@ -93,13 +93,18 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
           batch_size: int | None = None, lr: float | None = None, seed: int = 0, samples: int = 64,
           size: int | None = None, binarize: str | None = None, device: str | torch.device = "auto",
           threads: int | None = None, trainer: dict | None = None, live: bool | None = None, quiet: bool = False,
-          **settings) -> Run:
+          data_b: str | None = None, **settings) -> Run:
     """Train MODEL on DATA into a new run directory (default runs/MODEL-DATA-NNN) and return the run.
 
     `settings` are the model's Config fields (latent_dim=8, ...); `trainer` the trainer's options
-    (clip_grad, lr_schedule, ema, checkpoint_every, log, ...); `size`/`binarize` are image data options."""
+    (clip_grad, lr_schedule, ema, checkpoint_every, log, ...); `size`/`binarize` are image data options.
+    `data_b`: a second domain of images for a translator (cyclegan, discogan), `data` being the first;
+    the two are drawn independently, never paired."""
     cls = get_model_class(model)
     modality = modalities.get(cls.modality)
+    if data_b is not None:              # one spec of both domains, "A+B" (modalities/image.py)
+        from .modalities.image import two_domains
+        data = two_domains(data, data_b)
     given = modalities.for_spec(data)
     if given is not modality:
         raise UserError(f"{cls.name} models {modality.noun} and {data!r} is {given.noun}: give --data "
@@ -236,6 +241,10 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
     wants_quality = bool(set(metrics) - {"likelihood"})
     if wants_quality and not modality.sample_metrics:
         raise UserError(f"--metrics {','.join(metrics)}: {modality.name} runs have the likelihood figures only")
+    translators = [r for r in runs if "translate" in r.model_class.abilities]
+    if wants_quality and translators:           # refused before any feature network is trained
+        raise UserError(f"--metrics {','.join(metrics)}: {translators[0].config['model']} translates images and "
+                        f"draws none of its own; `genlab eval {translators[0].path}` gives its translation figures")
     dev = setup_torch(device, threads)
     quality = SampleQuality(metrics, samples, features, dev) if wants_quality else None
     results = []

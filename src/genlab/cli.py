@@ -148,6 +148,10 @@ def _add_train(sub, model_cls, data: str | None = None, batch_size: int | None =
                                                     "text: tang300, song100, fortunes, songs-poems or text:PATH; "
                                                     "sound: spoken-digits, notes or audio:PATH; "
                                                     "video: moving-mnist, moving-mnist-32 or video:PATH")
+    p.add_argument("--data-a", metavar="SPEC", help="translators (cyclegan, discogan): domain A, an image data set "
+                                                    "or folder:PATH (instead of --data)")
+    p.add_argument("--data-b", metavar="SPEC", help="translators: domain B, drawn independently of A (no pairing is "
+                                                    "used), resized to A's size and channels")
     p.add_argument("--size", type=_positive(int, "--size"), help="resize folder images to SIZE×SIZE; sound: cut or "
                                                                  "pad clips to SIZE samples")
     p.add_argument("--binarize", type=_pixels, metavar="MODE",
@@ -265,6 +269,14 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
     _common_run_options(p)
 
+    p = sub.add_parser("translate", help="an image of one domain as the other (translators: cyclegan, discogan)")
+    p.add_argument("run")
+    p.add_argument("--image", required=True, help="the image to translate (PNG, JPEG or GIF), resized to the run's size")
+    p.add_argument("--direction", choices=("a2b", "b2a"), default="a2b",
+                   help="a2b: from domain A (--data-a) into B (default); b2a: from B into A")
+    p.add_argument("-o", "--output", default="translation.png", help="the translation, at the run's image size")
+    _common_run_options(p)
+
     p = sub.add_parser("data", help="list data sets, describe one, or fetch one")
     p.add_argument("name", nargs="?", help="a data set name, or `fetch`")
     p.add_argument("target", nargs="?", help="with fetch: the data set to fetch")
@@ -274,7 +286,11 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
                    help="show the examples as a model trained with --binarize MODE sees them (palette:N: and "
                         "list the palette)")
 
-    p = sub.add_parser("demo", help="train ae, vae, cvae and gmm on digits and compare them")
+    p = sub.add_parser("demo", help="train ae, vae, cvae and gmm on digits (or the lecture's line-up on the Pokémon "
+                                    "sprites) and compare them")
+    p.add_argument("which", nargs="?", choices=("digits", "pokemon"), default="digits",
+                   help="digits (default): ae, vae, cvae and gmm on the built-in digits; pokemon: a palette gated "
+                        "PixelCNN, a 2-d VAE and a DCGAN on the 20×20 sprites (`genlab data fetch pokemon` first)")
     p.add_argument("--out", help="a new or empty folder (default demo-out, or demo-out-2, -3, ... beside it "
                                  "when that one holds files already)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), default=None)

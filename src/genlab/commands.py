@@ -17,7 +17,7 @@ from .training.options import TrainOptions
 
 # Options of `genlab train` that a resumed run cannot take: they are fixed when the run starts.
 FIXED_AT_START = {"lr": "--lr", "batch_size": "--batch-size", "out": "--out", "size": "--size",
-                  "binarize": "--binarize", "config": "--config"}
+                  "binarize": "--binarize", "config": "--config", "data_a": "--data-a", "data_b": "--data-b"}
 # The trainer's own options (--clip-grad, --ema, ...): every field of TrainOptions but the basics.
 TRAINER_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainOptions)
                         if f.name not in ("epochs", "batch_size", "lr", "seed", "samples"))
@@ -53,10 +53,12 @@ def cmd_train(args) -> int:
     else:
         if not args.model:
             raise UserError("name a model to train (genlab train --list shows them), or --resume RUN")
+        if bool(args.data_a) != bool(args.data_b):
+            raise UserError("a translator learns from two domains: give both --data-a A and --data-b B")
         run = _interruptible(lambda: api.train(
-            args.model, args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, samples=args.samples, size=args.size, binarize=args.binarize, trainer=trainer,
-            **common, **_settings(args)))
+            args.model, args.data_a or args.data, args.out, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, seed=args.seed, samples=args.samples, size=args.size, binarize=args.binarize,
+            trainer=trainer, data_b=args.data_b, **common, **_settings(args)))
     if isinstance(run, int):
         return run
     if not distributed.current().is_main:        # one process of several: the first one reports
@@ -109,7 +111,18 @@ def cmd_sample(args) -> int:
     g = torch.Generator(device=model.device).manual_seed(args.seed)
     options = {"label": args.label, "nrow": args.nrow, "temperature": args.temperature, "greedy": args.greedy,
                "steps": args.steps, "frames": args.frames, "context": args.context}
+    if "translate" in model.abilities:         # a translator's grid is of its run's held-out images
+        options["run"] = args.run
     modalities.get(model.modality).sample(model, args.n, options, args.output, g)
+    return 0
+
+
+def cmd_translate(args) -> int:
+    model = _model(args)
+    if "translate" not in model.abilities:
+        raise UserError(f"{model.name} does not translate: translation needs a model trained on two domains "
+                        f"(cyclegan, discogan: genlab train cyclegan --data-a A --data-b B)")
+    modalities.get(model.modality).translate(model, args.image, args.direction, output=args.output)
     return 0
 
 
@@ -181,12 +194,14 @@ def cmd_demo(args) -> int:
     from pathlib import Path
 
     from .demo import run_demo
+    from .demo_pokemon import run_pokemon_demo
 
     device = api.setup_torch(args.device, args.threads)
+    base = "demo-out" if args.which == "digits" else f"demo-{args.which}-out"
     out = Path(args.out) if args.out else next(p for i in range(1, 10_000)
-                                                for p in [Path("demo-out" if i == 1 else f"demo-out-{i}")]
+                                                for p in [Path(base if i == 1 else f"{base}-{i}")]
                                                 if not p.exists() or (p.is_dir() and not any(p.iterdir())))
-    run_demo(out, device=device, epochs=args.epochs)
+    (run_pokemon_demo if args.which == "pokemon" else run_demo)(out, device=device, epochs=args.epochs)
     return 0
 
 

@@ -1,14 +1,14 @@
-"""Data sets by name: "digits", "mnist", "fashion-mnist", "pokemon", "pokemon-20", "pokemon-shiny",
-"folder:PATH"; and the batching of them."""
+"""Data sets by name: "digits", "printed-digits", "mnist", "fashion-mnist", "pokemon", "pokemon-20",
+"pokemon-shiny", "folder:PATH"; and the batching of them."""
 from __future__ import annotations
 
 from ..errors import UserError
-from . import digits
+from . import digits, printed_digits
 from .base import DataInfo, ImageDataset
 from .loader import Batches, make_info
 
 # name -> module with load() -> ImageDataset and available() -> (bool, why)
-_NAMED = {"digits": digits}
+_NAMED = {"digits": digits, "printed-digits": printed_digits}
 
 
 def _register_optional():

@@ -7,14 +7,16 @@ frame's edges (the position held at the edge, that component of the velocity rev
 taken before the first frame. A frame is the two digits pasted at their places, overlapping by the
 maximum. 20 frames a clip.
 
-    moving-mnist:     28×28 digits in 64×64 frames (3.6 pixels a frame)
+    moving-mnist:     28×28 digits in 64×64 frames (3.6 pixels a frame); 10,000 training and 1,000 test clips
     moving-mnist-32:  the digits halved to 14×14 (the mean of each 2×2 block) in 32×32 frames, the same
-                      motion at half the scale, for CPUs
+                      motion at half the scale; 2,000 training and 500 test clips, for CPUs (an epoch of a
+                      pixel-by-pixel video model over 10,000 clips is hours on one core)
 
 Training clips take their digits from mnist's training split and test clips from its test split only, so
 no test digit is ever seen in training. Frames are binarised at half grey: the likelihood is of binary
-pixels. 10,000 training and 1,000 test clips each; the first 10 frames of a clip are its context, the
-likelihood is of the last 10 (the split of Srivastava et al. and of Video Pixel Networks).
+pixels. The training and the test clips are drawn with seeds of their own (0 and 1). The first 10 frames
+of a clip are its context, the likelihood is of the last 10 (as in Srivastava et al. and Video Pixel
+Networks).
 """
 from __future__ import annotations
 
@@ -29,10 +31,10 @@ from ..errors import UserError
 from . import mnist
 from .video import VideoDataset, pack
 
-SIZES = {"moving-mnist": (64, 28), "moving-mnist-32": (32, 14)}     # name -> (frame side, digit side)
+# name -> (frame side, digit side, training clips, test clips)
+SIZES = {"moving-mnist": (64, 28, 10_000, 1_000), "moving-mnist-32": (32, 14, 2_000, 500)}
 FRAMES, CONTEXT, DIGITS = 20, 10, 2
 STEP = 0.1                        # of the free range (frame side - digit side) per frame
-N_TRAIN, N_TEST = 10_000, 1_000
 SEEDS = {"train": 0, "test": 1}
 VERSION = 1                       # of the construction: a new one gets a new cache file
 CHUNK = 500                       # clips drawn at a time: 500 clips of 64×64 frames are 41 MB as bytes
@@ -113,13 +115,13 @@ def make_split(digits: np.ndarray, n: int, seed: int, side: int, progress: Progr
 
 def fetch(name: str, progress: Progress | None = None) -> Path:
     """Make the data set from the mnist digits (fetching mnist first if need be) and cache it; its path."""
-    side, d = SIZES[name]
+    side, d, n_train, n_test = SIZES[name]
     digits = mnist.load()
     train_digits, test_digits = digits.train_x[:, 0].numpy(), digits.test_x[:, 0].numpy()
     if d != train_digits.shape[1]:
         train_digits, test_digits = halve(train_digits), halve(test_digits)
-    train, train_which = make_split(train_digits, N_TRAIN, SEEDS["train"], side, progress, 0, N_TRAIN + N_TEST)
-    test, test_which = make_split(test_digits, N_TEST, SEEDS["test"], side, progress, N_TRAIN, N_TRAIN + N_TEST)
+    train, train_which = make_split(train_digits, n_train, SEEDS["train"], side, progress, 0, n_train + n_test)
+    test, test_which = make_split(test_digits, n_test, SEEDS["test"], side, progress, n_train, n_train + n_test)
     path = cache_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -144,7 +146,7 @@ def load(name: str, progress: Progress | None = None) -> VideoDataset:
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise UserError(f"the {name} cache {path} is damaged ({e.__class__.__name__}); delete it or run "
                         f"`genlab data fetch {name}`") from None
-    side, d = SIZES[name]
+    side, d = SIZES[name][:2]
     return VideoDataset(
         name=name, frames=frames, height=height, width=width, train_bits=train, test_bits=test, context=context,
         source=(f"Moving MNIST (Srivastava et al. 2015) made from genlab's mnist digits (data hash {mnist_hash}): "

@@ -111,7 +111,7 @@ def colour_histogram(images: torch.Tensor) -> torch.Tensor:
     """The share of all pixels in each colour bin (HISTOGRAM_BINS levels per channel), float64."""
     channels = images.shape[1]
     bins = HISTOGRAM_BINS.get(channels, 8)
-    q = (levels(images) * bins / 256).floor().clamp(0, bins - 1).long()            # N×C×H×W bin per channel
+    q = (levels(images).round() * bins / 256).floor().clamp(0, bins - 1).long()    # N×C×H×W bin per channel
     code = torch.zeros_like(q[:, 0])
     for ch in range(channels):
         code = code * bins + q[:, ch]
@@ -194,7 +194,8 @@ def format_table(results: list[dict]) -> str:
     cells = [[row["run"], row["model"], row["direction"]] + [_cell(row.get(k), row.get(k + "_se")) for k, _ in cols]
              for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(head)]
-    line = lambda cs: "  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cs, widths)))  # noqa: E731
+    def line(cs):
+        return "  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cs, widths)))
     notes = ("held-out images of each domain translated (a2b: A into B). cycle MAE: the round trip's mean absolute "
              "error per pixel, 8-bit levels; MAE, within: against each input's true counterpart (levels; the "
              f"share of pixels within {COLOUR_DISTANCE:g} levels of its colour), beside the identity (the input "

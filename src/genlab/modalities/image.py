@@ -1,19 +1,26 @@
-"""Images: built-in data sets and folders of the user's files, as binarised, 8-bit or palette pixels."""
+"""Images: built-in data sets and folders of the user's files, as binarised, 8-bit or palette pixels; and
+two unpaired domains of them for the translators ("A+B", `--data-a A --data-b B`)."""
 from __future__ import annotations
 
+import dataclasses
 import sys
+from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
-from ..data.images import read_image, save_grid
-from ..data.loader import transform
+from ..data.base import ImageDataset
+from ..data.batch import Batch
+from ..data.images import read_image, save_grid, to_uint8
+from ..data.loader import Shares, epoch_seed, transform
 from ..data.palette import in_palette, snap
 from ..errors import UserError
 from .base import Modality
 
 EVAL_BATCH = 256
 FOLDER = "folder:"
+PAIR = "+"              # "A+B": two unpaired domains, A's images and B's (the translators' data)
 
 
 class ImageModality(Modality):
@@ -25,13 +32,13 @@ class ImageModality(Modality):
     data_options = ("size", "binarize")
     sample_options = ("label", "nrow", "steps")
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
-    train_sizes = {"digits": 1438, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665, "pokemon-20": 665,
-                   "pokemon-shiny": 665}
+    train_sizes = {"digits": 1438, "printed-digits": 8000, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665,
+                   "pokemon-20": 665, "pokemon-shiny": 665}
     views = ("grid", "interpolate", "style")
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
-        return spec.startswith(FOLDER) or spec in dataset_names()
+        return spec.startswith(FOLDER) or spec in dataset_names() or split_domains(spec) is not None
 
     def availability(self):
         rows = [(name, ok, why) for name, (ok, why) in availability().items()]
@@ -39,6 +46,8 @@ class ImageModality(Modality):
 
     def load(self, spec, options):
         self.refuse(options, self.data_options, self.noun)
+        if (pair := split_domains(spec)) is not None:
+            return load_two_domains(*pair, size=options.get("size"))
         return load_dataset(spec, size=options.get("size"))
 
     def fetch(self, name):
@@ -50,20 +59,36 @@ class ImageModality(Modality):
             raise UserError(f"{model_cls.name} cannot model palette pixels: use --binarize dynamic, threshold or "
                             f"none, or an autoregressive model (pixelcnn, gated-pixelcnn, pixelrnn-row, "
                             f"pixelrnn-diag, pixel-lstm)")
+        two = isinstance(ds, TwoDomains)
+        if two != (model_cls.conditioning == "image"):
+            raise UserError(f"{model_cls.name} learns from two domains of images: give --data-a A --data-b B" if not two
+                            else f"{model_cls.name} models one data set; two domains (--data-a, --data-b) are for "
+                                 f"the translators (cyclegan, discogan)")
         info = make_info(ds, binarize)
         spec = self.absolute(options["spec"], FOLDER)
+        if two:
+            spec = two_domains(*(self.absolute(part, FOLDER) for part in split_domains(spec)))
         record = {"spec": spec, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train_x),
                   "test": len(ds.test_x), "size": options.get("size"), "binarize": binarize}
+        if two:     # an epoch draws as many of each domain as the larger has
+            record.update(train=len(ds), train_a=len(ds.a.train_x), train_b=len(ds.b.train_x),
+                          test_b=len(ds.b.test_x))
         return info, record
 
     def reload(self, run, warn=True):
         d = run.config["data"]
-        ds = load_dataset(d["spec"], size=d.get("size"), channels=d.get("channels"))
+        pair = split_domains(d["spec"])
+        ds = (load_two_domains(*pair, size=d.get("size")) if pair is not None
+              else load_dataset(d["spec"], size=d.get("size"), channels=d.get("channels")))
         if warn:
             self.warn_changed(run, ds.content_hash(), "data")
         return in_palette(ds, run.info)
 
     def batches(self, ds, info, record, *, batch_size, seed, device):
+        if isinstance(ds, TwoDomains):
+            train = TwoDomainBatches(ds.a.train_x, ds.b.train_x, binarize=record["binarize"], batch_size=batch_size,
+                                     shuffle=True, seed=seed, device=device)
+            return train, self.test_batches(ds, record["binarize"], device)
         ds = in_palette(ds, info)        # a palette run sees every image in its palette's colours
         train = Batches(ds.train_x, ds.train_y, binarize=record["binarize"], batch_size=batch_size, shuffle=True,
                         seed=seed, device=device)
@@ -72,10 +97,16 @@ class ImageModality(Modality):
     @staticmethod
     def test_batches(ds, binarize: str, device) -> Batches:
         # Seed 0 for every run: all runs of one data set are scored on the very same binarised test images.
+        if isinstance(ds, TwoDomains):
+            return TwoDomainBatches(ds.a.test_x, ds.b.test_x, binarize=binarize, batch_size=EVAL_BATCH,
+                                    shuffle=False, seed=0, device=device)
         return Batches(ds.test_x, ds.test_y, binarize=binarize, batch_size=EVAL_BATCH, shuffle=False, seed=0,
                        device=device)
 
     def announce(self, model, ds, train, record) -> str:
+        if isinstance(ds, TwoDomains):
+            return (f"{ds.a.name} and {ds.b.name} ({len(ds.a.train_x)} and {len(ds.b.train_x)} images, unpaired, "
+                    f"drawn independently; {record['binarize']} pixels)")
         return f"{ds.name} ({len(ds.train_x)} images, {record['binarize']} pixels)"
 
     def describe(self, ds, options, output):
@@ -84,6 +115,8 @@ class ImageModality(Modality):
                 v = ", ".join(v) if v else "none (unlabelled)"
             print(f"{k:8s} {v}")
         images = ds.train_x[:64]
+        if isinstance(ds, TwoDomains):          # a row of A's examples over a row of B's
+            images = torch.cat([ds.a.train_x[:8], ds.b.train_x[:8]])
         if options.get("binarize"):              # the examples as a model with these pixels sees them
             info = make_info(ds, options["binarize"])
             if info.palette:
@@ -100,24 +133,60 @@ class ImageModality(Modality):
         settings = {k: v for k, v in {"steps": steps}.items() if v is not None}
         for key in settings:
             if key not in model.sample_settings:
-                raise UserError(f"--{key} does not apply to {model.name}: only models that sample in steps "
-                                f"(ddpm) take it")
+                raise UserError(f"--{key} does not apply to {model.name}: only a model that samples in steps "
+                                f"(a diffusion model such as ddpm) takes it")
         return model.sample(n, condition=condition, generator=generator, **settings)
 
     def write_samples(self, model, stem, n, generator):
+        if "translate" in model.abilities:      # held-out images of the run's data (its folder: stem's grandparent)
+            from ..runs import Run
+            images, nrow = self.translations(model, self.reload(Run.open(Path(stem).parent.parent), warn=False), n)
+            return save_grid(images, stem.with_suffix(".png"), nrow=nrow)
         return save_grid(self.draw(model, n, generator), stem.with_suffix(".png"))
 
     def sample(self, model, n, options, output, generator):
+        if "translate" in model.abilities:
+            from ..runs import Run
+            options = dict(options)
+            run = Run.open(options.pop("run"))
+            for key, value in options.items():
+                if key != "nrow" and value not in (None, False):
+                    flag = "--class" if key == "label" else "--" + key
+                    raise UserError(f"{flag} does not apply to {model.name}: it translates held-out images of its "
+                                    f"data (about -n / 6 of each domain)")
+            images, nrow = self.translations(model, self.reload(run), n)
+            write_grid(images, output or "samples.png", nrow)
+            return
         self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
         condition = model.class_condition(options.get("label"), n)
         write_grid(self.draw(model, n, generator, condition, options.get("steps")), output or "samples.png",
                    options.get("nrow"))
 
+    def translations(self, model, ds, n: int) -> tuple[torch.Tensor, int]:
+        """A translator's grid of held-out images: about n/6 test images of A, their translations into B and
+        back (three rows), then as many of B the other way; and its row length."""
+        k = max(1, min(round(n / 6), len(ds.a.test_x), len(ds.b.test_x)))
+        rows = []
+        for images, there, back in ((ds.a.test_x, "a2b", "b2a"), (ds.b.test_x, "b2a", "a2b")):
+            x = self.as_input(model, images[:k])
+            y = model.translate(x, there)
+            rows += [x, y, model.translate(y, back)]
+        return torch.cat(rows), k
+
+    def translate(self, model, value, direction: str, *, output: str | None) -> None:
+        """`genlab translate`: the user's image in the other domain, written at its own size."""
+        image = to_uint8(model.translate(self.read_input(model, value), direction))[0]
+        print(f"wrote {write_image(image, output or 'translation.png')}", file=sys.stdout)
+
     def read_input(self, model, value):
         """A user's image file as the model sees data: 1×C×H×W, binarised at 0.5, scaled to [0, 1], or in the
         nearest palette colours."""
         c, h, w = model.info.shape
-        x = read_image(value, c, (h, w)).unsqueeze(0).float().to(model.device)
+        return self.as_input(model, read_image(value, c, (h, w)).unsqueeze(0))
+
+    def as_input(self, model, images):
+        """uint8 images N×C×H×W of the model's shape as the model sees data (read_input's conversion)."""
+        x = images.float().to(model.device)
         if model.info.pixels == "palette":
             return model.pixels.image(model.pixels.values(x / 255))
         return (x >= 128).float() if model.info.pixels == "binary" else (x + 0.5) / 256
@@ -166,6 +235,8 @@ class ImageModality(Modality):
 
         binarize = run.config["data"]["binarize"]
         test = self.test_batches(ds, binarize, model.device)
+        if "translate" in model.abilities:
+            return {**lik.likelihood_report(model, test, model.info, iwae_k=0), **self.translation_figures(model, ds)}
         k = iwae_k if model.has_iwae else 0
         spread = binarize == "dynamic" and len(ds.test_x) < lik.SMALL_TEST and model.likelihood_kind != "none"
         passes = lik.BINARISATIONS if spread else 1
@@ -184,15 +255,208 @@ class ImageModality(Modality):
             out["iwae_k"] = k
         return out
 
+    def translation_figures(self, model, ds) -> dict:
+        """A translator's figures on the held-out images of both domains (evaluation/translation.py): their
+        colours against the target domain's, always; against each image's true counterpart where the two
+        domains name the same images in the same order (their `extra` ids: Pokémon normal and shiny), with the
+        colour map fitted on the training pairs; and their classes where both domains have the same ones,
+        read by genlab's classifier of each domain (trained once and cached)."""
+        from ..evaluation import translation as tr
+        from ..evaluation.features import builtin_network
+
+        a, b = ds.a, ds.b
+        paired = (a.extra.get("train_ids") is not None and a.extra.get("train_ids") == b.extra.get("train_ids")
+                  and a.extra.get("test_ids") == b.extra.get("test_ids"))
+        labelled = (a.test_y is not None and b.test_y is not None and len(a.class_names) > 1
+                    and a.class_names == b.class_names)
+        readers = {}
+        if labelled:
+            for name, domain in (("a", a), ("b", b)):
+                net = builtin_network(domain, model.device)
+                readers[name] = lambda x, net=net: net(x)[1]
+        out = {}
+        for d, (src, dst) in {"a2b": (a, b), "b2a": (b, a)}.items():
+            translated = tr.translate_all(lambda x, d=d: model.translate(x, d), src.test_x,
+                                          lambda u8: self.as_input(model, u8))
+            figures = tr.direction_figures(
+                translated, src.test_x, dst.train_x, dst.test_x,
+                truth=dst.test_x if paired else None,
+                colour_map=tr.fit_colour_map(src.train_x, dst.train_x) if paired else None,
+                reader=readers.get(d[-1]), source_reader=readers.get(d[0]), labels=src.test_y if labelled else None)
+            out.update({f"{d}_{k}": v for k, v in figures.items()})
+        return out
+
     def describe_run(self, model, run, ds) -> dict:
         binarize = run.config["data"]["binarize"]
-        return {"pixels": f"{binarize} ({model.info.pixels})", "test_images": len(ds.test_x),
-                "conditional": model.condition_kind != "none"}
+        out = {"pixels": f"{binarize} ({model.info.pixels})", "test_images": len(ds.test_x),
+               "conditional": model.condition_kind != "none"}
+        if isinstance(ds, TwoDomains):
+            out.update(test_images_b=len(ds.b.test_x), domains=[ds.a.name, ds.b.name])
+        return out
 
     def format_table(self, results):
+        if any("cycle_a_mae" in r for r in results):      # translators
+            from ..evaluation.translation import format_table as translation_table
+            return translation_table(results)
         from ..evaluation.table import format_table
         return format_table(results)
 
 
 def write_grid(images: torch.Tensor, output: str, nrow=None) -> None:
     print(f"wrote {save_grid(images, output, nrow=nrow)}", file=sys.stdout)
+
+
+def write_image(image: torch.Tensor, output: str) -> Path:
+    """One uint8 image C×H×W as a file of its own size (PNG, JPEG or GIF by the name's suffix), written whole."""
+    from PIL import Image
+
+    from ..atomic import write_atomic, write_error
+    path = Path(output)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"cannot write {output}: the output must end in .png, .jpg or .gif")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path.parent, e, "make the folder") from None
+    a = image.permute(1, 2, 0).numpy()
+    im = Image.fromarray(a[..., 0] if a.shape[2] == 1 else a)
+    write_atomic(path, lambda tmp: im.save(tmp, format=fmt))
+    return path
+
+
+# ---- two unpaired domains ---------------------------------------------------------------------------
+
+def _one_spec(spec: str) -> bool:
+    return (spec.startswith(FOLDER) and len(spec) > len(FOLDER)) or (spec in dataset_names() and spec != "folder:PATH")
+
+
+def split_domains(spec: str) -> tuple[str, str] | None:
+    """A spec of two domains ("A+B") as its two specs; None for any other spec. A folder's path may hold a
+    "+": the spec is cut at the last "+" that leaves a data set's name or a folder on both sides."""
+    cuts = [i for i, ch in enumerate(spec) if ch == PAIR]
+    for i in reversed(cuts):
+        if _one_spec(spec[:i]) and _one_spec(spec[i + 1:]):
+            return spec[:i], spec[i + 1:]
+    return None
+
+
+def two_domains(a: str, b: str) -> str:
+    """The spec of domains A and B (`--data-a A --data-b B`), each a built-in data set or folder:PATH."""
+    for flag, part in (("--data-a", a), ("--data-b", b)):
+        if not _one_spec(part):
+            raise UserError(f"{flag} takes an image data set ({', '.join(n for n in dataset_names() if n != 'folder:PATH')}) "
+                            f"or folder:PATH, not {part!r}")
+    return f"{a}{PAIR}{b}"
+
+
+@dataclasses.dataclass
+class TwoDomains(ImageDataset):
+    """Two unpaired domains: `a` and `b`, each a data set of its own (labels and extras kept), B's images
+    resized to A's size and converted to its channels. As a data set it is A's images (its shape, what a
+    model builds itself from), unlabelled: the translators use no labels."""
+    a: ImageDataset | None = None
+    b: ImageDataset | None = None
+
+    def __len__(self) -> int:
+        """Examples of each domain in one epoch: as many as the larger domain has."""
+        return max(len(self.a.train_x), len(self.b.train_x))
+
+    def content_hash(self) -> str:
+        import hashlib
+        return hashlib.sha256((self.a.content_hash() + self.b.content_hash()).encode()).hexdigest()[:16]
+
+    def describe(self) -> dict:
+        da, db = self.a.describe(), self.b.describe()
+        return {"name": self.name, "train": f"{da['train']} (A) and {db['train']} (B), unpaired",
+                "test": f"{da['test']} (A) and {db['test']} (B)", "shape": list(self.shape), "classes": [],
+                "split": f"A: {da['split']}; B: {db['split']}", "source": f"A: {da['source']}; B: {db['source']}",
+                "licence": f"A: {da['licence']}; B: {db['licence']}"}
+
+
+def conform(ds: ImageDataset, shape: tuple[int, int, int]) -> ImageDataset:
+    """A data set's images resized (area averaging down, bilinear up) and converted (grey ↔ colour, ITU-R
+    601 luma) to `shape`; unchanged when they have it already."""
+    def images(x: torch.Tensor) -> torch.Tensor:
+        c, h, w = shape
+        if x.shape[1] != c:
+            x = x.expand(-1, 3, -1, -1) if c == 3 else \
+                (x.double() * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)[:, None, None]).sum(1, True)
+        if tuple(x.shape[2:]) != (h, w) and len(x):
+            smaller = h <= x.shape[2] and w <= x.shape[3]
+            x = F.interpolate(x.double(), size=(h, w), mode="area" if smaller else "bilinear",
+                              **({} if smaller else {"align_corners": False}))
+        return x.round().clamp(0, 255).to(torch.uint8).contiguous() if x.dtype != torch.uint8 else x.contiguous()
+    if ds.shape == tuple(shape):
+        return ds
+    return dataclasses.replace(ds, train_x=images(ds.train_x), test_x=images(ds.test_x))
+
+
+def load_two_domains(spec_a: str, spec_b: str, size: int | None = None) -> TwoDomains:
+    """Domains A and B, each resized to `size`×`size` when given, B then conformed to A's shape."""
+    a, b = load_dataset(spec_a, size=size), load_dataset(spec_b, size=size)
+    if size is not None:
+        a = conform(a, (a.shape[0], size, size))
+    b = conform(b, a.shape)
+    return TwoDomains(name=f"{a.name}{PAIR}{b.name}", train_x=a.train_x, test_x=a.test_x, a=a, b=b,
+                      source=f"A: {a.source}; B: {b.source}", licence=f"A: {a.licence}; B: {b.licence}",
+                      split=f"each domain its own: A {a.split}; B {b.split}")
+
+
+class TwoDomainBatches(Shares):
+    """Batches of two domains drawn independently: `x` from A, `condition` from B, as many of each.
+
+    An epoch is as long as the larger domain: each domain is shuffled with a seed of its own (so images of
+    equal index in two equally long domains, a true pair, meet in a batch no more often than any other two)
+    and the smaller one's order repeated, reshuffled, until it is as long. No pairing is used: which image of
+    B goes with which of A is chance, and changes every epoch. The test split is fixed (seed 0), the smaller
+    domain taken again from its start."""
+
+    SALTS = {"a": (11, 13), "b": (12, 14)}     # (order, dequantisation) streams of each domain
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, *, binarize: str, batch_size: int, shuffle: bool,
+                 seed: int = 0, device="cpu"):
+        if batch_size < 1:
+            raise UserError(f"--batch-size must be at least 1, not {batch_size}")
+        self.images = {"a": a.to(device), "b": b.to(device)}
+        self.binarize, self.batch_size, self.shuffle = binarize, batch_size, shuffle
+        self.seed, self.device = seed, torch.device(device)
+        self._fixed_x: dict | None = None
+
+    def _count(self) -> int:
+        return max(len(v) for v in self.images.values())
+
+    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
+        return list(torch.arange(self._count()).split(self.batch_size))
+
+    def order(self, domain: str, epoch: int) -> torch.Tensor:
+        """Which image of the domain fills each place of the epoch."""
+        n, total = len(self.images[domain]), self._count()
+        if not self.shuffle:
+            return torch.arange(total) % n
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=self.SALTS[domain][0]))
+        return torch.cat([torch.randperm(n, generator=g) for _ in range(-(-total // n))])[:total]
+
+    def _fixed(self, domain: str) -> torch.Tensor:
+        if self._fixed_x is None:
+            self._fixed_x = {}
+            for d, images in self.images.items():
+                g = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, 0, salt=self.SALTS[d][1]))
+                self._fixed_x[d] = transform(images, self.binarize, g)
+        return self._fixed_x[domain]
+
+    def epoch(self, epoch: int = 0):
+        orders = {d: self.order(d, epoch).to(self.device) for d in self.images}
+        gens = {d: torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch, salt=self.SALTS[d][1]))
+                for d in self.images} if self.shuffle else {}
+        mine = slice(self.rank, None, self.world_size)
+        for places in self._kept(epoch):
+            places = places.to(self.device)
+            x = {d: (transform(self.images[d][orders[d][places]], self.binarize, gens[d]) if self.shuffle
+                     else self._fixed(d)[orders[d][places]]) for d in self.images}
+            if self.world_size > 1:
+                x = {d: v[mine] for d, v in x.items()}
+            yield Batch(x["a"], x["b"])
+
+    def __iter__(self):
+        return self.epoch(0)

@@ -11,12 +11,15 @@ import torch
 
 def lr_factor(schedule: str, step: int, total: int, warmup: int = 0) -> float:
     """The share of the base learning rate at (0-based) `step` of a run of `total` steps: a linear warm-up
-    over `warmup` steps, then constant, or a cosine or linear decay that reaches 0 at step `total`."""
+    over `warmup` steps, then constant, or a cosine or linear decay that reaches 0 at step `total`;
+    "hold-linear" holds the rate for the first half and decays it linearly over the second (CycleGAN's)."""
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
     p = min(max((step - warmup) / max(total - warmup, 1), 0.0), 1.0)
+    if schedule == "hold-linear":
+        return min(1.0, 2.0 * (1.0 - p))
     return 0.5 * (1 + math.cos(math.pi * p)) if schedule == "cosine" else 1.0 - p
 
 

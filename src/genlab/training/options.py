@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import UserError
 
-SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULES = ("constant", "cosine", "linear", "hold-linear")
 LOGS = ("jsonl", "tensorboard")
 
 
@@ -21,7 +21,8 @@ class TrainOptions:
     seed: int = 0
     samples: int = 64            # examples in each epoch's sample file
     clip_grad: float = 0.0       # max gradient norm per optimiser step (0: off)
-    lr_schedule: str = "constant"   # constant, cosine or linear: decays to 0 over the run's total steps
+    lr_schedule: str = "constant"   # constant, cosine, linear (decays to 0 over the run's total steps) or
+                                    # hold-linear (constant for the first half, then linear to 0)
     warmup_steps: int = 0        # linear warm-up from 0 before the schedule
     ema: float = 0.0             # decay of an average of the weights, which is sampled and saved (0: off)
     checkpoint_every: int = 0    # also checkpoint every N optimiser steps inside an epoch (0: at epoch ends only)
@@ -85,7 +86,7 @@ def add_trainer_options(parser: argparse.ArgumentParser) -> None:
                         "default: the model's own, 5 for sentence-vae, else off)")
     g.add_argument("--lr-schedule", dest="lr_schedule", choices=SCHEDULES,
                    help="learning rate over the run: constant (default), or cosine / linear decay to 0 "
-                        "by the last step")
+                        "by the last step, or hold-linear: constant for the first half, then linear to 0")
     g.add_argument("--warmup-steps", dest="warmup_steps", type=_parser(int, "warmup_steps"), metavar="N",
                    help="raise the learning rate linearly from 0 over the first N steps (default 0)")
     g.add_argument("--ema", dest="ema", type=_parser(float, "ema"), metavar="DECAY",

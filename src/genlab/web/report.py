@@ -423,8 +423,10 @@ def _num(v: float, like: float | None = None) -> str:
 # ---- the page ----
 
 def write_report(runs, output: str | Path = "report.html", *, device="cpu", threads: int | None = None,
-                 quiet: bool = False) -> Path:
-    """One HTML page of the runs at `output`, self-contained; returns its path."""
+                 quiet: bool = False, extra=()) -> Path:
+    """One HTML page of the runs at `output`, self-contained; returns its path. `extra`: more sections,
+    shown after the comparison table, each (title, file, caption): a picture (.png, .gif, .jpg) or a text
+    file shown as it is (a table printed in plain text)."""
     paths = [Path(p) for p in ([runs] if isinstance(runs, (str, Path)) else runs)]
     if not paths:
         raise UserError("name at least one run for the report")
@@ -451,9 +453,25 @@ def write_report(runs, output: str | Path = "report.html", *, device="cpu", thre
     page_html = TEMPLATE.format(
         title=esc(title), css=CSS, script=SCRIPT, version=esc(__version__),
         when=esc(time.strftime("%Y-%m-%d %H:%M")), index="".join(index), table=comparison_html(pages),
-        runs="".join(sections), count=len(pages))
+        extra=extra_html(extra), runs="".join(sections), count=len(pages))
     write_atomic(output, lambda p: p.write_text(page_html, encoding="utf-8"))
     return output
+
+
+def extra_html(extra) -> str:
+    """The caller's own sections: (title, file, caption) each, a picture or a plain-text file."""
+    parts = []
+    for title, path, caption in extra:
+        path = Path(path)
+        try:
+            if path.suffix.lower() in IMAGE_TYPES:
+                body = _img(path.read_bytes(), title, mime=IMAGE_TYPES[path.suffix.lower()])
+            else:
+                body = f'<pre class="text">{esc(path.read_text(encoding="utf-8", errors="replace"))}</pre>'
+        except OSError as e:
+            raise UserError(f"cannot read {path} for the report: {e.strerror or e}") from None
+        parts.append(f"<h2>{esc(title)}</h2>{_figure(body, esc(caption))}")
+    return f'<section id="extra">{"".join(parts)}</section>' if parts else ""
 
 
 TEMPLATE = """<!doctype html>
@@ -464,7 +482,7 @@ TEMPLATE = """<!doctype html>
 offline. Runs fold away under their names; the table compares them all.</p></header>
 <nav><h2>Runs</h2><ol class="index">{index}</ol></nav>
 <section id="comparison"><h2>Comparison</h2>{table}</section>
-<main>{runs}</main>
+{extra}<main>{runs}</main>
 <script>{script}</script></body></html>
 """
 
@@ -500,6 +518,8 @@ svg.plot{width:100%;height:auto;background:#fff}.pt{font-size:11px;font-weight:6
 img{image-rendering:pixelated;max-width:100%}ol.lines{font-family:ui-monospace,monospace;background:#fafbfc;
 padding:6px 6px 6px 36px;border:1px solid var(--line);border-radius:4px;max-width:900px}ol.lines li.end{color:var(--accent)}
 .none{color:var(--muted);font-style:italic}
+#extra{max-width:1280px;margin:0 auto;padding:8px 20px}pre.text{overflow:auto;background:#fff;padding:8px;
+border:1px solid var(--line);border-radius:6px;font-size:12px}
 """
 
 SCRIPT = """

@@ -128,7 +128,7 @@ class CycleGAN(Translator):
     default_batch_size = 4          # the paper's 1 is slow on a CPU; instance norm makes the size matter little
     default_steps = 10_000          # 60 epochs of the 665 Pokémon sprites
     default_epoch_range = (1, 200)
-    default_train = {"lr_schedule": "linear"}
+    default_train = {"lr_schedule": "hold-linear"}     # the paper's: constant, then linear to 0 over the second half
 
     def __init__(self, config, info):
         super().__init__(config, info)

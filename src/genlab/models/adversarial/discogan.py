@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..base import option
 from . import losses
 from .cyclegan import Translator

@@ -46,7 +46,7 @@ def patch_halvings(shape: tuple[int, int, int]) -> int:
     if side < 6:
         raise UserError(f"the translators need images of at least 6×6 pixels, not {shape[1]}×{shape[2]}: "
                         f"resize with --size")
-    return max(1, min(3, int(math.floor(math.log2(side / PATCH_TARGET)))))
+    return max(1, min(3, math.floor(math.log2(side / PATCH_TARGET))))
 
 
 def _pad_mode(side: int, pad: int) -> str:
@@ -71,7 +71,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, shape, features: int, blocks: int):
         super().__init__()
-        c, h, _ = shape
+        c = shape[0]
         k = generator_halvings(shape)
         side = min(shape[1:])
         layers: list[nn.Module] = [nn.Conv2d(c, features, 7, padding=3, padding_mode=_pad_mode(side, 3)),

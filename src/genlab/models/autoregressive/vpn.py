@@ -38,12 +38,12 @@ from .sampling import CachedHead, uniforms
 
 @dataclass
 class VPNConfig:
-    encoder_channels: int = option(32, "features of the frame encoder", low=1)
+    encoder_channels: int = option(16, "features of the frame encoder", low=1)
     encoder_blocks: int = option(2, "residual blocks of the frame encoder (3×3, dilations 1, 2, 4, …)", low=0)
-    lstm_channels: int = option(32, "features of the convolutional LSTM's state (the past at each pixel)", low=1)
+    lstm_channels: int = option(16, "features of the convolutional LSTM's state (the past at each pixel)", low=1)
     lstm_kernel: int = option(3, "kernel of the convolutional LSTM (odd)", low=1)
-    decoder_channels: int = option(32, "features per stack of the decoder, a gated PixelCNN", low=1)
-    decoder_layers: int = option(4, "gated layers of the decoder", low=1)
+    decoder_channels: int = option(16, "features per stack of the decoder, a gated PixelCNN", low=1)
+    decoder_layers: int = option(3, "gated layers of the decoder", low=1)
     first_kernel: int = option(5, "kernel of the decoder's first layer (odd, at least 3)", low=3)
     kernel: int = option(3, "kernel of the decoder's later layers (odd)", low=1)
     head: int = option(32, "features of the decoder's 1×1 output layer", low=1)
@@ -99,7 +99,7 @@ class VPN(GenerativeModel):
     Config = VPNConfig
     default_batch_size = 16
     default_lr = 1e-3
-    default_steps = 2000          # 4 epochs of moving-mnist-32's 10,000 clips
+    default_steps = 2000          # 16 epochs of moving-mnist-32's 2,000 clips
     default_epoch_range = (1, 200)
     default_train = {"clip_grad": 1.0}
 

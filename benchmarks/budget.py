@@ -1,0 +1,31 @@
+"""Training for a stated time, shared by the benchmarks: a run trains one epoch, then is resumed an epoch at
+a time until its own training seconds (metrics.jsonl's "seconds": the epochs themselves, not the per-epoch
+test figures, sample grids or evaluations between them) reach the budget. A run already at `out` trains on,
+so an interrupted benchmark picks up where it stopped."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import genlab
+
+
+def metrics(run: Path) -> list[dict]:
+    f = Path(run) / "metrics.jsonl"
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
+
+
+def training_seconds(run: Path) -> float:
+    return sum(row.get("seconds", 0.0) for row in metrics(run))
+
+
+def train_for(model: str, data: str, out: Path, minutes: float, *, max_epochs: int = 10_000, **train) -> Path:
+    """`model` on `data` in `out`, trained for about `minutes` of training (whole epochs: the last one may
+    pass the budget); `train` are genlab.train's keyword arguments (settings, binarize, threads, ...)."""
+    out = Path(out)
+    common = {k: train[k] for k in ("device", "threads", "live", "quiet") if k in train}
+    if not (out / "model.safetensors").is_file():
+        genlab.train(model, data, out, epochs=1, **train)
+    while training_seconds(out) < minutes * 60 and len(metrics(out)) < max_epochs:
+        genlab.resume(out, epochs=len(metrics(out)) + 1, **common)
+    return out
