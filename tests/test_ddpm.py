@@ -10,7 +10,6 @@ from torch.distributions import Normal, kl_divergence
 
 import genlab
 from conftest import genlab as run_cli
-from test_bad_input import refused
 from genlab.data import load_dataset
 from genlab.data.base import DataInfo
 from genlab.data.loader import transform
@@ -18,6 +17,7 @@ from genlab.errors import UserError
 from genlab.models import get_model_class
 from genlab.models.base import make_config
 from genlab.models.diffusion.schedule import Schedule, betas_for, discretised_gaussian_log_prob, gaussian_kl
+from test_bad_input import refused
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DDPM = get_model_class("ddpm")
@@ -45,7 +45,7 @@ def digits(n, binarize="none"):
 def test_gaussian_kl_is_torch_distributions_and_a_monte_carlo_average():
     g = torch.Generator().manual_seed(0)
     m1, m2 = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
-    v1, v2 = torch.rand(6, generator=g, dtype=torch.float64) + 0.1, torch.rand(6, generator=g, dtype=torch.float64) + 0.1
+    v1, v2 = (torch.rand(6, generator=g, dtype=torch.float64) + 0.1 for _ in range(2))
     ours = gaussian_kl(m1, v1, m2, v2)
     assert torch.allclose(ours, kl_divergence(Normal(m1, v1.sqrt()), Normal(m2, v2.sqrt())), atol=1e-12)
     p, q = Normal(m1, v1.sqrt()), Normal(m2, v2.sqrt())
@@ -86,7 +86,8 @@ def test_the_posterior_is_the_gaussian_conditional_of_the_joint():
     x_t = √α_t x_{t-1} + √β_t ε, conditioned by the textbook formula."""
     s = Schedule("cosine", 20)
     g = torch.Generator().manual_seed(1)
-    x0, xt = torch.rand(3, 1, 2, 2, generator=g, dtype=torch.float64) * 2 - 1, torch.randn(3, 1, 2, 2, generator=g, dtype=torch.float64)
+    x0 = torch.rand(3, 1, 2, 2, generator=g, dtype=torch.float64) * 2 - 1
+    xt = torch.randn(3, 1, 2, 2, generator=g, dtype=torch.float64)
     for t in (1, 2, 7, 20):
         beta = float(s.betas[t])
         a_prev = math.prod(1 - float(b) for b in s.betas[1:t])           # ᾱ_{t-1}, from the β alone
@@ -246,7 +247,7 @@ def test_sampling_is_reproducible_in_range_and_refuses_steps_beyond_T():
 
 def test_it_works_at_28_by_28_and_odd_sizes():
     for shape in [(1, 28, 28), (3, 7, 5)]:
-        model = tiny(T=4, shape=shape, **{"mults": "1 2 2"})
+        model = tiny(T=4, shape=shape, mults="1 2 2")
         assert model.net(torch.randn(2, *shape), torch.tensor([1, 4])).shape == (2, *shape)
         assert model.sample(2, generator=torch.Generator().manual_seed(0), steps=2).shape == (2, *shape)
 

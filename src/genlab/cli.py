@@ -195,7 +195,8 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
     p.add_argument("--nrow", type=_positive(int, "--nrow", MAX_SAMPLES))
     p.add_argument("--temperature", type=_temperature,
-                   help="text runs: sample each token from the softmax at this temperature (default 1)")
+                   help="text runs: sample each token from the softmax at this temperature; flows (realnvp, "
+                        "glow): scale the code's spread by it (default 1)")
     p.add_argument("--greedy", action="store_true", help="text runs: take the most likely token at each step")
     p.add_argument("--steps", type=_positive(int, "--steps", MAX_SAMPLING_STEPS),
                    help="diffusion runs (ddpm): DDIM sampling steps, 1 to the model's timesteps (default: "

@@ -30,7 +30,7 @@ class ImageModality(Modality):
     unit = "img"
     data_hint = "digits, mnist, fashion-mnist or folder:PATH"
     data_options = ("size", "binarize")
-    sample_options = ("label", "nrow", "steps")
+    sample_options = ("label", "nrow", "steps", "temperature")
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
     train_sizes = {"digits": 1438, "printed-digits": 8000, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665,
                    "pokemon-20": 665, "pokemon-shiny": 665}
@@ -127,14 +127,15 @@ class ImageModality(Modality):
             write_grid(images, output)
 
     # ---- what a model writes and reads ----
-    def draw(self, model, n, generator, condition=None, steps=None):
-        """n images in [0, 1]; `steps` (a diffusion's sampling steps) only for a model whose
-        `sample_settings` name it, refused with one line for any other."""
-        settings = {k: v for k, v in {"steps": steps}.items() if v is not None}
+    def draw(self, model, n, generator, condition=None, steps=None, temperature=None):
+        """n images in [0, 1]; `steps` (a diffusion's sampling steps) and `temperature` (a flow's) only for
+        a model whose `sample_settings` name them, refused with one line for any other."""
+        settings = {k: v for k, v in {"steps": steps, "temperature": temperature}.items() if v is not None}
         for key in settings:
             if key not in model.sample_settings:
-                raise UserError(f"--{key} does not apply to {model.name}: only a model that samples in steps "
-                                f"(a diffusion model such as ddpm) takes it")
+                who = {"steps": "a model that samples in steps (a diffusion model such as ddpm)",
+                       "temperature": "a model with a temperature (a flow such as realnvp or glow)"}[key]
+                raise UserError(f"--{key} does not apply to {model.name}: only {who} takes it")
         return model.sample(n, condition=condition, generator=generator, **settings)
 
     def write_samples(self, model, stem, n, generator):
@@ -159,7 +160,8 @@ class ImageModality(Modality):
             return
         self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
         condition = model.class_condition(options.get("label"), n)
-        write_grid(self.draw(model, n, generator, condition, options.get("steps")), output or "samples.png",
+        write_grid(self.draw(model, n, generator, condition, options.get("steps"), options.get("temperature")),
+                   output or "samples.png",
                    options.get("nrow"))
 
     def translations(self, model, ds, n: int) -> tuple[torch.Tensor, int]:

@@ -17,6 +17,7 @@ borders say what a frame is: blue the context given, red drawn by the model, gre
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import torch
@@ -125,43 +126,71 @@ class VideoModality(Modality):
 
     def write_samples(self, model, stem, n, generator):
         clips = self.draw(model, min(n, EPOCH_CLIPS), generator, frames=min(model.info.frames, EPOCH_FRAMES))
-        panels = [_panel(c.cpu().numpy(), ["model"] * len(c)) for c in clips]
-        strip_picture(stem.with_suffix(".png"), panels, group=1)
-        return grid_gif(stem.with_suffix(".gif"), [[p] for p in panels])
+        return write_clips(drawn_items(clips), stem.with_suffix(".gif"), stem.with_suffix(".png"))
 
     def sample(self, model, n, options, output, generator):
         """The first n test clips of the run's data: their first `context` frames, then `frames` drawn by
         the model; the true future beside them."""
         self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        info = model.info
-        k = options.get("context") or info.context
-        if not 1 <= k < info.frames:
-            raise UserError(f"--context must be from 1 to {info.frames - 1} (the clips have {info.frames} frames), "
-                            f"not {k}")
-        f = options.get("frames") or info.frames - k
-        if not 1 <= f <= MAX_FRAMES:
-            raise UserError(f"--frames must be from 1 to {MAX_FRAMES}, not {f}")
+        k, f = self.continuation_frames(model, options.get("context"), options.get("frames"))
         gif, png = check_output(output or "clips.gif", "-o")
-        if not info.data:
-            raise UserError(f"{model.name} does not name the data it was trained on, so it has no held-out clips "
-                            f"to continue")
-        ds = self.load(info.data, {})
-        if (ds.height, ds.width) != (info.height, info.width) or ds.frames < k:
-            raise UserError(f"{printable(info.data)} now holds clips of {ds.frames} frames of {ds.height}×{ds.width}; "
-                            f"the model was trained on {info.frames} frames of {info.height}×{info.width}")
+        ds = self.held_out(model, k)
         if n > ds.count("test"):
             raise UserError(f"-n {n}: {ds.name} has {ds.count('test')} test clips")
-        truth = ds.clips("test", range(n)).to(model.device, torch.float32)
-        drawn = model.continue_clips(truth[:, :k], f, generator=generator).cpu().numpy()
-        truth = truth[:, :k + f].cpu().numpy()
-        items = [[_panel(d, ["context"] * k + ["model"] * f),
-                  _panel(t, ["context"] * k + ["truth"] * (len(t) - k))] for d, t in zip(drawn, truth)]
-        grid_gif(gif, items)
-        strip_picture(png, [p for item in items for p in item], group=2, scale=2 if n <= 16 else 1)
+        items = self.continuation(model, ds, range(n), k, f, generator)
+        write_clips(items, gif, png, scale=2 if n <= 16 else 1)
         past = (f" (the true clips end {ds.frames - k} frames after the context: nothing beside the rest)"
                 if k + f > ds.frames else "")
         print(f"wrote {gif} and {png}: {n} test clip{'s' if n != 1 else ''}, {k} frames given (blue), {f} drawn "
               f"by the model (red), the true future beside them (green){past}")
+
+    @staticmethod
+    def continuation_frames(model, context: int | None, frames: int | None) -> tuple[int, int]:
+        """(frames given, frames to draw) of a continuation: the data's context and the rest of a clip unless
+        told; anything out of bounds is one line."""
+        info = model.info
+        k = context or info.context
+        if not 1 <= k < info.frames:
+            raise UserError(f"--context must be from 1 to {info.frames - 1} (the clips have {info.frames} frames), "
+                            f"not {k}")
+        f = frames or info.frames - k
+        if not 1 <= f <= MAX_FRAMES:
+            raise UserError(f"--frames must be from 1 to {MAX_FRAMES}, not {f}")
+        return k, f
+
+    def held_out(self, model, context: int, ds=None):
+        """The data a video model was trained on (`ds` when already read), checked to fit it, for its held-out
+        clips."""
+        info = model.info
+        if ds is None:
+            if not info.data:
+                raise UserError(f"{model.name} does not name the data it was trained on, so it has no held-out "
+                                f"clips to continue")
+            ds = self.load(info.data, {})
+        if (ds.height, ds.width) != (info.height, info.width) or ds.frames < context:
+            raise UserError(f"{printable(info.data)} now holds clips of {ds.frames} frames of {ds.height}×{ds.width}; "
+                            f"the model was trained on {info.frames} frames of {info.height}×{info.width}")
+        return ds
+
+    @torch.no_grad()
+    def continuation(self, model, ds, clips, context: int, frames: int, generator) -> list:
+        """Test clips `clips` (indices) of `ds`: their first `context` frames, then `frames` drawn by the
+        model, the true future beside them; as the pictures take them (per clip: as drawn, as it was)."""
+        k, f = context, frames
+        truth = ds.clips("test", list(clips)).to(model.device, torch.float32)
+        drawn = model.continue_clips(truth[:, :k], f, generator=generator).cpu().numpy()
+        truth = truth[:, :k + f].cpu().numpy()
+        return [[_panel(d, ["context"] * k + ["model"] * f),
+                 _panel(t, ["context"] * k + ["truth"] * (len(t) - k))] for d, t in zip(drawn, truth)]
+
+    @staticmethod
+    def pictures(items, scale: int = 2) -> tuple[bytes, bytes]:
+        """Clips as `sample` writes them (continuation's items, or drawn_items), in memory: the animated GIF's
+        bytes and the strip picture's (PNG)."""
+        with tempfile.TemporaryDirectory(prefix="genlab-clips-") as tmp:
+            gif, png = Path(tmp) / "clips.gif", Path(tmp) / "clips.png"
+            write_clips(items, gif, png, scale)
+            return gif.read_bytes(), png.read_bytes()
 
     def read_input(self, model, value):
         """A user's animated GIF as the model sees clips: 1×T×H×W, 0/1."""
@@ -244,6 +273,18 @@ def _cell(value, se=None) -> str:
         return "—" if value is None else str(value)
     digits = 3 if abs(value) < 10 else 1
     return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")
+
+
+def drawn_items(clips) -> list:
+    """Clips drawn from nothing (N×T×H×W) as the pictures take them: one panel each, every frame the model's."""
+    return [[_panel(c.cpu().numpy(), ["model"] * len(c))] for c in clips]
+
+
+def write_clips(items, gif: Path, png: Path, scale: int = 2) -> Path:
+    """Items of clips (each one or more panels: as drawn, as it was) as an animated GIF of them side by side
+    and a strip picture of their rows, grouped by item."""
+    strip_picture(png, [p for item in items for p in item], group=max(len(item) for item in items), scale=scale)
+    return grid_gif(gif, items)
 
 
 def _panel(clip, kinds: list[str]):

@@ -2,27 +2,31 @@
 
 Every picture is inside the file (PNG data URLs, curves as inline SVG) and so is the little script that
 sorts the table: the page opens from disk, offline, and fetches nothing. Per run: its configuration, its
-training curves, its latest samples and what its declarations let it show (latent grids, interpolations,
-classes, completions, the memorisation picture); above them one table of every run's evaluation figures,
-with units and the feature network named, sortable by any column. With many runs each run folds away
-under its heading and the index and the table stay one screen each.
+training curves, its latest samples (pictures, sound to play, clips as animated GIFs) and what its
+declarations and its kind of data let it show (latent grids, interpolations, classes, completions,
+translations there and back, continued clips, the memorisation picture); above them one table of every
+run's evaluation figures, with units and the feature network named, sortable by any column. With many runs
+each run folds away under its heading and the index and the table stay one screen each.
 """
 from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from .. import api, modalities
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..explore import latent
 from ..explore.completion import completions
+from ..modalities.video import EPOCH_FRAMES
 from ..runs import Run
 from ..version import __version__
 from . import views
@@ -247,7 +251,40 @@ def view_completions(model, ds) -> str:
                    "completions drawn pixel by pixel")
 
 
-# (title, when a model has it, how it is drawn from (model, its data)): chosen by declarations only.
+def view_translations(model, ds) -> str:
+    if ds is None:
+        return ""
+    images, k = modalities.get(model.modality).translations(model, ds, 6 * 8)
+    return _figure(_grid_img(images, "translations", nrow=k, cell=40),
+                   f"held-out test images: {k} of domain A (top row), their translations into B and those "
+                   f"translated back to A (the reconstruction: a perfect cycle gives the top row again); then {k} "
+                   f"of B, into A and back")
+
+
+def view_continuations(model, ds) -> str:
+    if ds is None:
+        return ""
+    video = modalities.get(model.modality)
+    k, f = video.continuation_frames(model, None, None)
+    f = min(f, EPOCH_FRAMES)                  # each frame is drawn pixel by pixel: a few keep the report quick
+    ds = video.held_out(model, k, ds)
+    n = min(4, ds.count("test"))
+    gif, strip = video.pictures(video.continuation(model, ds, range(n), k, f,
+                                                   torch.Generator(device=model.device).manual_seed(0)))
+    return _figure(_clip_img(gif, "continued clips", "image/gif") + " " + _clip_img(strip, "continued clips, frame "
+                                                                                     "by frame"),
+                   f"the first {n} held-out test clips: {k} frames given (blue borders), {f} drawn by the model "
+                   f"(red; seed 0), each beside the clip as it was (green: the truth)")
+
+
+def _clip_img(data: bytes, alt: str, mime: str = "image/png") -> str:
+    """A clip's picture enlarged to a readable width (its pixels drawn sharp)."""
+    width = Image.open(io.BytesIO(data)).size[0]
+    return _img(data, alt, width=width * max(1, min(4, 640 // width)), mime=mime)
+
+
+# (title, when a model has it, how it is drawn from (model, its data)): chosen by declarations and the
+# kind of data only.
 MODEL_VIEWS = [
     ("Latent grid", lambda m: m.modality == "image" and "decode" in m.abilities, view_latent_grid),
     ("Interpolation", lambda m: m.modality == "image" and "decode" in m.abilities, view_interpolation),
@@ -255,6 +292,8 @@ MODEL_VIEWS = [
     ("Interpolation", lambda m: m.modality == "text" and {"encode", "decode"} <= set(m.abilities),
      view_lines_between),
     ("Completions", lambda m: m.modality == "image" and "complete" in m.abilities, view_completions),
+    ("Translations", lambda m: m.modality == "image" and "translate" in m.abilities, view_translations),
+    ("Continued clips", lambda m: m.modality == "video", view_continuations),
 ]
 
 

