@@ -23,9 +23,9 @@ them is printed first (RGB distance and CIE76 ΔE; benchmarks/pokemon_palette.py
 A picture is written: held-out sprites, then for each autoregressive model its RGB samples above its
 palette samples, then the VAE's and the GAN's. The sprites are © The Pokémon Company: keep it to yourself.
 
-Training for a time: each run trains one epoch, and is then resumed to as many epochs as the time allows
-at that epoch's pace (its own training seconds, so the palette fit and the evaluations between epochs do
-not count); the table shows the seconds each actually trained.
+Training for a time (budget.py): each run trains one epoch, then is resumed an epoch at a time until its
+own training seconds reach --minutes (the palette fit and the evaluations between epochs do not count);
+the table shows the seconds each actually trained.
 
     python benchmarks/pokemon.py --minutes 10                       # 6 runs of 10 minutes on pokemon-20
     python benchmarks/pokemon.py --minutes 20 --autoregressive pixelcnn gated-pixelcnn pixelrnn-row
@@ -41,6 +41,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from budget import train_for, training_seconds
 
 import genlab
 from genlab.data import load_dataset, pokemon
@@ -58,16 +59,11 @@ COVERS = ("bottom-half", "75%")
 SHOW = 12
 
 
-def train_for(model: str, data: str, path: Path, seconds: float, threads: int, **settings) -> Run:
-    """Train one epoch, then resume to as many epochs as `seconds` of training allow at that epoch's pace."""
-    genlab.train(model, data, path, epochs=1, samples=0, threads=threads, quiet=True, **settings)
-    pace = Run.open(path).metrics()[-1]["seconds"]
-    epochs = max(1, int(seconds // max(pace, 1e-3)))
-    if epochs > 1:
-        genlab.api.resume(path, epochs=epochs, threads=threads, quiet=True)
+def trained(model: str, data: str, path: Path, minutes: float, threads: int, **settings) -> Run:
+    """The run trained for `minutes` of its own training time (budget.py), as a Run."""
+    train_for(model, data, path, minutes, samples=0, threads=threads, quiet=True, **settings)
     run = Run.open(path)
-    print(f"  {path.name}: {len(run.metrics())} epochs in {sum(r['seconds'] for r in run.metrics()):.0f} s",
-          flush=True)
+    print(f"  {path.name}: {len(run.metrics())} epochs in {training_seconds(path):.0f} s", flush=True)
     return run
 
 
@@ -92,7 +88,7 @@ def main() -> None:
                                                 "training split)")
     p.add_argument("--features", help="a TorchScript feature network instead of the self-supervised one")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
+    p.add_argument("--out", help="keep the runs here (default: a temporary folder); runs already there train on")
     p.add_argument("--picture", help="the samples side by side (.png; default: in the runs' folder)")
     args = p.parse_args()
     if not args.minutes > 0 or not 2 <= args.colours <= 256 or args.threads < 1 or (args.samples or 1) < 1:
@@ -101,9 +97,6 @@ def main() -> None:
         raise UserError("the Pokémon sprites are not on this machine yet: run `genlab data fetch pokemon` first")
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-pokemon-"))
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} already holds files: give --out a new or empty folder")
-    seconds = args.minutes * 60
     palette = f"palette:{args.colours}"
 
     print(f"training each run for {args.minutes:g} minutes on {args.data}, {args.threads} thread(s) → {out}",
@@ -112,9 +105,9 @@ def main() -> None:
     for model in args.autoregressive:
         for pixels in ("none", palette):
             name = f"{model}-{'rgb' if pixels == 'none' else 'palette'}"
-            runs[name] = train_for(model, args.data, out / name, seconds, args.threads, binarize=pixels)
+            runs[name] = trained(model, args.data, out / name, args.minutes, args.threads, binarize=pixels)
     for model in args.others:
-        runs[model] = train_for(model, args.data, out / model, seconds, args.threads, **OTHERS[model])
+        runs[model] = trained(model, args.data, out / model, args.minutes, args.threads, **OTHERS[model])
 
     results = {r["run"]: r for r in genlab.evaluate([run.path for run in runs.values()], METRICS, iwae_k=100,
                                                     samples=args.samples, features=args.features,
@@ -144,7 +137,7 @@ def main() -> None:
         nll, kind = headline(r)
         bpd = next((r[k] for k in ("nll_bpd", "iwae_bpd", "nelbo_bpd") if isinstance(r.get(k), (int, float))), None)
         row = [name, r["pixels"].split()[0], str(len(run.metrics())),
-               f"{sum(m['seconds'] for m in run.metrics()):.0f}",
+               f"{training_seconds(run.path):.0f}",
                "—" if nll is None else f"{kind}{nll:.1f}", "—" if bpd is None else f"{bpd:.3f}",
                "—" if nll is None else f"{kind}{nll / (h * w * math.log(2)):.3f}"]
         for cover in COVERS:

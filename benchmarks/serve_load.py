@@ -1,13 +1,14 @@
 """Benchmark: the explorer (`genlab serve`) under concurrent load, on 127.0.0.1 only.
 
 Starts `genlab serve RUN ... --port 0` as its own process, then sends requests of every kind the runs'
-panels offer — samples, a decoded code, an interpolation, lines between two lines, a test input, a
-streamed completion — and the page, the run list and a run's file, from several client threads at once,
+panels offer — samples (images, lines, sound, clips), a decoded code, an interpolation, lines between two
+lines, a test input, a streamed completion, a translation there and back, a held-out clip continued — and
+the page, the run list and a run's file, from several client threads at once,
 until a count or a time is reached (both bounded). It reports requests/s, the median and 95th-percentile
 latency of each kind, every failure, and the server's resident memory (VmRSS) after a warm-up round and
 at the end: flat memory means the server keeps nothing per request.
 
-    python benchmarks/serve_load.py                                  # trains tiny runs on digits first
+    python benchmarks/serve_load.py                                  # trains tiny runs first (digits, tones, GIFs)
     python benchmarks/serve_load.py runs/vae runs/pcnn --clients 8 --seconds 60 --requests 5000
 
 Every request goes to the address the server printed, which is 127.0.0.1; nothing else is contacted.
@@ -98,9 +99,12 @@ def request_kinds(url: str) -> list[tuple]:
         label = ((lambda k=len(run["classes"]): {"label": random.randrange(k)}) if "class" in panels
                  else (lambda: {}))
         base = f"/api/run/{key}/"
-        kinds.append(("sample", "POST", base + "sample",
-                      lambda label=label: {"n": 8, "seed": random.randrange(10**6), **label()}))
-        kinds.append(("input", "POST", base + "input", lambda: {"input": {"test": random.randrange(20)}}))
+        if "sample" in panels:
+            n = 2 if run["modality"] in ("audio", "video") else 8
+            kinds.append(("sample", "POST", base + "sample",
+                          lambda label=label, n=n: {"n": n, "seed": random.randrange(10**6), **label()}))
+        if run["modality"] in ("image", "text"):
+            kinds.append(("input", "POST", base + "input", lambda: {"input": {"test": random.randrange(20)}}))
         if run["files"]:
             kinds.append(("file", "GET", f"/files/{key}/{run['files'][-1]}", None))
         if "code" in panels:
@@ -120,6 +124,18 @@ def request_kinds(url: str) -> list[tuple]:
             kinds.append(("complete", "POST", base + "complete",
                           lambda label=label: {"input": {"test": random.randrange(20)}, "mask": "bottom-half",
                                                "seed": random.randrange(10**6), **label()}))
+        if "translate" in panels:
+            kinds.append(("translate", "POST", base + "translate",
+                          lambda: {"input": {"test": random.randrange(20), "domain": random.choice("ab")},
+                                   "direction": random.choice(["a2b", "b2a"])}))
+        if "continue" in panels:
+            count = json.loads(request(url, "POST", base + "continue", {"frames": 1})[1])["count"]
+            frames, most = run["clip"]["frames"], limits["clip_frames"]
+            kinds.append(("continue", "POST", base + "continue",
+                          lambda count=count, frames=frames: {"test": random.randrange(count),
+                                                              "context": random.randrange(1, frames),
+                                                              "frames": random.randint(1, min(4, most)),
+                                                              "seed": random.randrange(10**6)}))
     return kinds
 
 
@@ -202,19 +218,54 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[i]
 
 
+def tiny_tones(root: Path) -> str:
+    """audio:PATH of eight short tones (200 samples at 8 kHz) in two classes, low and high."""
+    import numpy as np
+    from genlab.data.audio import write_wav
+    folder = root / "tones"
+    for k in range(8):
+        label, hz = ("low", 300) if k % 2 else ("high", 1200)
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        write_wav(folder / label / f"{k}.wav", 0.5 * np.sin(np.arange(200) * 2 * np.pi * hz / 8000 + k))
+    return f"audio:{folder}"
+
+
+def tiny_clips(root: Path) -> str:
+    """video:PATH of eight GIFs of 6 frames of 6×6: a dot moving one pixel a frame along a row."""
+    import torch
+    from genlab.data.video import clip_gif
+    folder = root / "clips"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(8):
+        frames = torch.zeros(6, 6, 6)
+        frames[torch.arange(6), k % 6, (torch.arange(6) + k) % 6] = 1
+        clip_gif(folder / f"{k}.gif", frames)
+    return f"video:{folder}"
+
+
+# model: (data: a spec, or a function making tiny data under a folder and giving its spec; settings)
 TINY = {"vae": ("digits", dict(latent_dim=4, hidden=64)), "cvae": ("digits", dict(latent_dim=4, hidden=64)),
         "gan": ("digits", dict(latent_dim=8, hidden=64)), "pixelcnn": ("digits", dict(channels=16, blocks=1, head=16)),
-        "sentence-vae": ("tang300", dict(hidden=64, embed_dim=32, latent_dim=8))}
+        "sentence-vae": ("tang300", dict(hidden=64, embed_dim=32, latent_dim=8)),
+        "cyclegan": ("digits", dict(data_b="digits", batch_size=256, features=4, blocks=1, pool_size=5)),
+        "vpn": (tiny_clips, dict(encoder_channels=4, encoder_blocks=1, lstm_channels=4, decoder_channels=4,
+                                 decoder_layers=2, first_kernel=3, kernel=3, head=4)),
+        "wavenet": (tiny_tones, dict(size=200, residual_channels=8, skip_channels=8, head=8, layers=3, stacks=1,
+                                     conditional=True))}
 
 
 def tiny_runs(root: Path, models=tuple(TINY)) -> list[Path]:
-    """Runs trained for one epoch on digits (and tang300 where its corpus is installed), one per kind of
-    panel: a few seconds each."""
+    """Runs trained for one epoch on tiny data, one per kind of panel: digits (two domains of them for a
+    translator), tang300 where its corpus is installed, tones and GIFs made here; a few seconds each."""
     import genlab
     from genlab.data.corpora import corpus_availability
     models = [m for m in models if TINY[m][0] != "tang300" or corpus_availability()["tang300"][0]]
-    return [genlab.train(m, TINY[m][0], root / m, epochs=1, samples=8, threads=1, quiet=True, **TINY[m][1]).path
-            for m in models]
+    out = []
+    for m in models:
+        data, settings = TINY[m]
+        spec = data(root / f"{m}-data") if callable(data) else data
+        out.append(genlab.train(m, spec, root / m, epochs=1, samples=8, threads=1, quiet=True, **settings).path)
+    return out
 
 
 def main():

@@ -1,7 +1,9 @@
 """`genlab serve`: the explorer's server, started as a user starts it (its own process, port 0) on tiny runs
-trained here, asked over HTTP on 127.0.0.1: what each model offers comes from its declarations, answers
-agree with the model computed here, every bound holds, no path leads outside the runs, the page stays
-responsive while a model works, and a short load leaves no failure and flat memory."""
+trained here (images, text, two domains of images, sound, video), asked over HTTP on 127.0.0.1: what each
+model offers comes from its declarations, answers agree with the model computed here (a translation there
+and back, a clip continued as `genlab sample` continues it, sound as playable WAV), every bound holds, no
+path leads outside the runs, the page stays responsive while a model works, and a short load leaves no
+failure and flat memory."""
 import base64
 import http.client
 import io
@@ -11,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +103,15 @@ def test_each_model_gets_the_panels_its_declarations_give(server):
     assert panels["cvae"] == ["class", "sample", "code", "interpolate"]
     assert panels["gan"] == ["sample", "code", "interpolate"]
     assert panels["pixelcnn"] == ["sample", "complete"]
+    assert panels["cyclegan"] == ["translate"]          # it draws nothing without an image: no sample panel
+    assert panels["vpn"] == ["sample", "continue"]
+    assert panels["wavenet"] == ["class", "sample"]
     if "sentence-vae" in panels:
         assert panels["sentence-vae"] == ["sample", "sentences"]
+    runs = {r["model"]: r for r in server["listing"]["runs"]}
+    assert runs["vpn"]["clip"] == {"frames": 6, "context": 3, "draw": 6}
+    assert runs["cyclegan"]["domains"] == ["digits", "digits"]
+    assert runs["wavenet"]["files"] == ["samples/epoch-0001.png", "samples/epoch-0001.wav", "curves.png"]
 
 
 def test_panels_follow_declarations_not_names():
@@ -110,6 +120,12 @@ def test_panels_follow_declarations_not_names():
     assert views.panels(Declared()) == ["class", "sample", "code", "interpolate", "complete"]
     Declared.modality, Declared.abilities, Declared.condition_kind = "text", ("encode", "decode"), "none"
     assert views.panels(Declared()) == ["sample", "sentences"]
+    Declared.modality, Declared.abilities, Declared.condition_kind = "image", ("translate",), "image"
+    assert views.panels(Declared()) == ["translate"]
+    Declared.abilities = ("translate", "decode")        # conditioned on an image: still no sample of its own
+    assert views.panels(Declared()) == ["code", "interpolate", "translate"]
+    Declared.modality, Declared.abilities, Declared.condition_kind = "video", (), "none"
+    assert views.panels(Declared()) == ["sample", "continue"]
 
 
 def test_a_decoded_code_is_the_models_own_decoding(server, runs):
@@ -258,23 +274,142 @@ def test_completion_streams_frames_that_end_in_the_models_completion(server, run
         assert np.array_equal(png_array(e["image"]).reshape(-1)[drawn], final.reshape(-1)[drawn])
 
 
+def u8(images: torch.Tensor) -> np.ndarray:
+    """One image (1×C×H×W in [0, 1]) as the 8-bit picture the page is sent (grey: H×W)."""
+    a = (images[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return a[..., 0] if a.shape[2] == 1 else a
+
+
+def test_a_translation_there_and_back_is_the_models_own(server, runs):
+    model = genlab.load(runs["cyclegan"])
+    run = Run.open(runs["cyclegan"])
+    ds = modalities.of_run(run).reload(run, warn=False)
+    image = modalities.get("image")
+    cases = [({"test": 3}, "a2b", ds.a.test_x[3:4]),                  # (input, direction, its pixels)
+             ({"test": 5, "domain": "b"}, "b2a", ds.b.test_x[5:6]),
+             ({"test": 5, "domain": "b"}, "a2b", ds.b.test_x[5:6])]     # any direction from any domain
+    for value, direction, pixels in cases:
+        status, body = post(server, "cyclegan", "translate", {"input": value, "direction": direction})
+        assert status == 200 and body["direction"] == direction and body["count"] == len(ds.a.test_x)
+        x = image.as_input(model, pixels)                # the test image as the model sees data, computed here
+        there = model.translate(x, direction)
+        back = model.translate(there, "b2a" if direction == "a2b" else "a2b")
+        assert np.array_equal(png_array(body["input"]), u8(x))
+        assert np.array_equal(png_array(body["translation"]), u8(there))
+        assert np.array_equal(png_array(body["reconstruction"]), u8(back))
+    # An upload of any size is read as `genlab translate --image` reads a file: the same translation.
+    picture = (np.arange(12 * 10 * 3).reshape(12, 10, 3) * 7 % 256).astype(np.uint8)
+    status, body = post(server, "cyclegan", "translate", {"input": {"image": png_url(picture)}, "direction": "b2a"})
+    assert status == 200
+    x = image.read_input(model, io.BytesIO(base64.b64decode(png_url(picture).split(",", 1)[1])))
+    assert np.array_equal(png_array(body["translation"]), u8(model.translate(x, "b2a")))
+    assert np.array_equal(png_array(body["reconstruction"]), u8(model.translate(model.translate(x, "b2a"), "a2b")))
+
+
+def test_a_translator_refuses_a_bad_direction_a_non_image_and_sampling_with_one_line(server):
+    wav_bytes = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(30)
+    bad = [({"input": {"test": 0}, "direction": "a2c"}, "direction must be one of a2b, b2a"),
+           ({"input": {"image": "data:image/png;base64," + base64.b64encode(b"not an image").decode()}},
+            "cannot be read as images"),
+           ({"input": {"image": base64.b64encode(wav_bytes).decode()}, "direction": "b2a"}, "cannot be read as images"),
+           ({"input": {"test": 0, "domain": "c"}}, "domain must be one of a, b"),
+           ({"input": {"test": 10**6, "domain": "b"}}, "test must be from 0 to"),
+           ({"input": {"path": "/etc/passwd"}}, "input must be")]
+    for body, why in bad:
+        status, answer = post(server, "cyclegan", "translate", body)
+        assert status == 400 and why in answer["error"] and "\n" not in answer["error"], (body, answer)
+    status, answer = post(server, "cyclegan", "sample", {"n": 4})
+    assert status == 400 and answer["error"] == "cyclegan has no sample panel (it has translate)"
+    status, answer = post(server, "vae", "translate", {"input": {"test": 0}})
+    assert status == 400 and "no translate panel" in answer["error"]
+    status, answer = post(server, "vae", "input", {"input": {"test": 0, "domain": "b"}})
+    assert status == 400 and "domain b is a translator's" in answer["error"]
+
+
+def gif_frames(url: str) -> list[np.ndarray]:
+    assert url.startswith("data:image/gif;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        out = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            out.append((np.asarray(im.convert("RGB")), im.info["duration"]))
+        return out
+
+
+def test_a_held_out_clip_continues_as_genlab_sample_continues_it(server, runs, tmp_path):
+    status, body = post(server, "vpn", "continue", {"test": 0, "context": 2, "frames": 3, "seed": 7})
+    assert status == 200 and body["frames"] == 5 and body["context"] == 2 and body["count"] == 1
+    frames = gif_frames(body["gif"])
+    assert len(frames) == 5 and sum(ms for _, ms in frames) == 5 * 200          # 2 given + 3 drawn, 5 a second
+    assert png_array(body["image"]).ndim == 2                                    # the strip: one palette picture
+    # The very clip `genlab sample` writes for the first test clip, the same frames and seed.
+    out = tmp_path / "clip.gif"
+    assert main(["sample", str(runs["vpn"]), "-n", "1", "--context", "2", "--frames", "3", "--seed", "7",
+                 "-o", str(out), "--threads", "1"]) == 0
+    written = gif_frames("data:image/gif;base64," + base64.b64encode(out.read_bytes()).decode())
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(frames, written)) and len(written) == 5
+    assert np.array_equal(png_array(body["image"]), np.asarray(Image.open(out.with_suffix(".png"))))
+    # Defaults: the data's context, the rest of the clip.
+    status, body = post(server, "vpn", "continue", {})
+    assert status == 200 and body["context"] == 3 and len(gif_frames(body["gif"])) == 6
+    # Clips drawn from nothing come the same way: frames of the length asked for.
+    status, body = post(server, "vpn", "sample", {"n": 2, "frames": 4, "seed": 1})
+    assert status == 200 and len(gif_frames(body["gif"])) == 4 and body["frames"] == 4
+    for bad in ({"test": 1}, {"test": -1}, {"context": 0}, {"context": 6}, {"frames": 0},
+                {"frames": views.LIMITS["clip_frames"] + 1}, {"frames": 2.5}, {"seed": -1}):
+        status, answer = post(server, "vpn", "continue", bad)
+        assert status == 400 and answer["error"], bad
+    for bad in ({"n": views.LIMITS["clips"] + 1}, {"frames": 10**6}, {"label": 1}):
+        assert post(server, "vpn", "sample", bad)[0] == 400, bad
+    assert post(server, "vpn", "input", {"input": {"test": 0}})[0] == 400
+    assert post(server, "vae", "continue", {})[0] == 400
+
+
+def test_a_sound_models_samples_are_playable_wav(server, runs):
+    model = genlab.load(runs["wavenet"])
+    status, body = post(server, "wavenet", "sample", {"n": 3, "seed": 4, "label": 1})
+    assert status == 200 and len(body["audio"]) == 3
+    drawn = modalities.get("audio").draw(model, 3, torch.Generator().manual_seed(4), model.class_condition(1, 3))
+    for url, clip in zip(body["audio"], drawn):
+        assert url.startswith("data:audio/wav;base64,")
+        data = base64.b64decode(url.split(",", 1)[1])
+        assert data[:4] == b"RIFF" and data[8:16] == b"WAVEfmt "
+        with wave.open(io.BytesIO(data)) as w:
+            assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, model.info.rate) == (1, 2, 8000)
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        assert len(pcm) == model.info.length == 200
+        assert np.abs(pcm - clip.numpy() * 32767).max() <= 0.5 + 1e-3       # the model's own clip, to the level
+    assert post(server, "wavenet", "sample", {"n": views.LIMITS["clips"] + 1})[0] == 400
+    assert post(server, "wavenet", "sample", {"label": 2})[0] == 400
+
+
 def test_the_page_stays_responsive_while_a_model_works(server):
     url, key = server["url"], server["keys"]["pixelcnn"]
-    finished = {}
+    h, port = url[len("http://"):].rstrip("/").rsplit(":", 1)
+    conn = http.client.HTTPConnection(h, int(port), timeout=60)
+    conn.request("POST", f"/api/run/{key}/complete", body=json.dumps({"input": {"test": 1}, "mask": "100%", "seed": 1}),
+                 headers={"Content-Type": "application/json"})
+    stream = conn.getresponse()
+    assert stream.status == 200
+    arrivals, started = [], threading.Event()
 
-    def complete():
-        finished["stream"] = request(url, "POST", f"/api/run/{key}/complete",
-                                     {"input": {"test": 1}, "mask": "75%", "seed": 1})
-        finished["at"] = time.perf_counter()
+    def read():                                # each event of the stream, and when it came
+        for line in stream:
+            if line.startswith(b"data: "):
+                arrivals.append((time.perf_counter(), json.loads(line[6:])))
+                started.set()
 
-    t = threading.Thread(target=complete)
-    t.start()
-    time.sleep(0.3)
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert started.wait(30)                    # the first frame is out: the model is at work on the next ones
     status, _, took = request(url, "GET", "/api/runs")
-    asked_at = time.perf_counter()
-    t.join()
+    answered_at = time.perf_counter()
+    reader.join(60)
+    conn.close()
     assert status == 200 and took < 1.0
-    assert finished["stream"][0] == 200 and finished["at"] > asked_at     # answered while the model was busy
+    assert arrivals[-1][1] == {"end": True} and len(arrivals) > 8
+    # Frames kept coming after the answer: it was given while the model was busy, not after it.
+    assert sum(at > answered_at for at, e in arrivals if "image" in e) >= 1
 
 
 @pytest.mark.skipif(not corpus_availability()["tang300"][0],

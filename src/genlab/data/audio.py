@@ -24,7 +24,7 @@ from ..atomic import write_atomic
 from ..errors import UserError
 from ..printable import printable
 from .batch import Batch
-from .loader import Shares, epoch_seed
+from .loader import Shares
 
 RATE = 8000              # samples per second of every clip
 LENGTH = 8000            # samples per clip unless told otherwise: 1 s
@@ -286,13 +286,6 @@ class AudioBatches(Shares):
     def _count(self) -> int:                 # len() and num_images(), "examples", are the Shares'
         return len(self.codes)
 
-    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        n = len(self.codes)
-        if self.shuffle:
-            idx = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1)))
-        else:
-            idx = torch.arange(n)
-        return list(idx.split(self.batch_size))
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         """The batches of one epoch. A shuffled (training) split varies with `epoch`; an unshuffled one never does."""

@@ -77,6 +77,16 @@ class Shares:
         """This split as one process sees it, every process's share together."""
         return self.share(0, 1) if self.world_size > 1 else self
 
+    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
+        """The batches of one epoch over all processes, as index tensors: the split in batch_size pieces,
+        shuffled anew each epoch (from the run's seed and the epoch) when `shuffle`, else in order."""
+        n = self._count()
+        if self.shuffle:
+            idx = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1)))
+        else:
+            idx = torch.arange(n)
+        return list(idx.split(self.batch_size))
+
     def _kept(self, epoch: int) -> list[torch.Tensor]:
         return [b for b in self._global_batches(epoch) if len(b) >= self.world_size]
 
@@ -133,13 +143,7 @@ class Batches(Shares):
         return len(self.images)
 
     def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        n = len(self.images)
-        if self.shuffle:
-            g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1))
-            idx = torch.randperm(n, generator=g)
-        else:
-            idx = torch.arange(n)
-        batches = list(idx.split(self.batch_size))
+        batches = super()._global_batches(epoch)
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         return batches

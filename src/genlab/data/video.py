@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..printable import printable
 from .batch import Batch
 from .images import _READ_ERRORS, open_image
-from .loader import Shares, epoch_seed
+from .loader import Shares
 
 PREFIX = "video:"
 SEED, TEST_FRACTION = 0, 0.1
@@ -172,13 +172,6 @@ class VideoBatches(Shares):
     def _count(self) -> int:
         return self.ds.count(self.split)
 
-    def _global_batches(self, epoch: int) -> list[torch.Tensor]:
-        n = self._count()
-        if self.shuffle:
-            idx = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch, salt=1)))
-        else:
-            idx = torch.arange(n)
-        return list(idx.split(self.batch_size))
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
         for b in self._kept(epoch):

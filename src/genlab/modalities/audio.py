@@ -22,13 +22,13 @@ from ..data.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo,
                           save_picture, write_wav)
 from ..errors import UserError
 from ..printable import printable
+from ..training.progress import CountBar
 from .base import Modality
 
 BUILT_IN = {"spoken-digits": spoken_digits, "notes": notes}
 EVAL_BATCH = 16
 EPOCH_CLIPS = 8                 # clips in each epoch's sample file: a longer file is no longer listened to
 PAUSE = 0.5                     # seconds of silence between clips in one file
-BAR_FROM = 50                   # clips read or built before a progress bar is worth showing
 LPC_ORDER = 16                  # past samples the linear-prediction baseline looks at
 LPC_FLOOR = 1e-6                # share of a uniform distribution in its discretised Gaussian: never log 0
 CHUNK = 32                      # clips the baselines take at a time
@@ -59,7 +59,7 @@ class AudioModality(Modality):
     def load(self, spec, options):
         self.refuse(options, self.data_options, self.noun)
         length = check_length(options["size"]) if options.get("size") is not None else None
-        bar = _Bar(f"building {spec}" if spec in BUILT_IN else f"reading {spec}")
+        bar = CountBar(f"building {spec}" if spec in BUILT_IN else f"reading {spec}")
         if spec.startswith(PREFIX):
             ds = load_folder(spec[len(PREFIX):], length or LENGTH, progress=bar)
         else:
@@ -75,7 +75,7 @@ class AudioModality(Modality):
         if name not in BUILT_IN:
             raise UserError(f"{name} is not fetched: the sound data sets genlab builds are {', '.join(BUILT_IN)}; "
                             f"audio:PATH is the user's own")
-        bar = _Bar(f"building {name}")
+        bar = CountBar(f"building {name}")
         path = BUILT_IN[name].fetch(progress=bar)
         bar.close()
         return path
@@ -374,23 +374,4 @@ def _paths(output: str, what: str) -> tuple[Path, Path]:
         raise UserError(f"cannot write {printable(output)}: folder {printable(p.parent)} does not exist")
     return p.with_suffix(".wav"), p.with_suffix(".png")
 
-
-class _Bar:
-    """A progress bar for building or reading a data set, shown when there are at least BAR_FROM clips."""
-
-    def __init__(self, label: str):
-        self.label, self.bar = label, None
-
-    def __call__(self, done: int, total: int) -> None:
-        from ..training.progress import Progress
-        if total < BAR_FROM:
-            return
-        if self.bar is None:
-            self.bar = Progress(total, self.label, unit="clip")
-        self.bar.update(done - self.bar.done, items=done - self.bar.done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 

@@ -27,13 +27,13 @@ from ..data.video import (PREFIX, VideoBatches, VideoInfo, check_output, grid_gi
                           strip_picture)
 from ..errors import UserError
 from ..printable import printable
+from ..training.progress import CountBar
 from .base import Modality
 
 BUILT_IN = tuple(moving_mnist.SIZES)
 EVAL_BATCH = 16
 EPOCH_CLIPS, EPOCH_FRAMES = 8, 8     # training's per-epoch samples: frames drawn pixel by pixel take time
 MAX_FRAMES = 100                     # `genlab sample --frames`: a longer continuation is hours on a CPU
-BAR_FROM = 50
 
 
 class VideoModality(Modality):
@@ -58,7 +58,7 @@ class VideoModality(Modality):
 
     def load(self, spec, options):
         self.refuse(options, self.data_options, self.noun)
-        bar = _Bar(f"building {spec}" if spec in BUILT_IN else f"reading {spec}")
+        bar = CountBar(f"building {spec}" if spec in BUILT_IN else f"reading {spec}")
         try:
             if spec.startswith(PREFIX):
                 return load_folder(spec[len(PREFIX):], progress=bar)
@@ -76,7 +76,7 @@ class VideoModality(Modality):
         ok, why = moving_mnist.available(name)
         if not ok:
             raise UserError(f"{name} cannot be made here: {why}")
-        bar = _Bar(f"building {name}")
+        bar = CountBar(f"building {name}")
         try:
             return moving_mnist.fetch(name, progress=bar)
         finally:
@@ -344,22 +344,3 @@ def copy_last_nll(ds, rates: torch.Tensor, context: int) -> torch.Tensor:
     frame before, flipped with probability rates[before, 1 - before]."""
     return torch.cat([-(transitions(clips, context) * rates.log()).sum((1, 2)) for clips in ds.chunks("test")])
 
-
-class _Bar:
-    """A progress bar for building or reading a data set, shown when there are at least BAR_FROM clips."""
-
-    def __init__(self, label: str):
-        self.label, self.bar = label, None
-
-    def __call__(self, done: int, total: int) -> None:
-        from ..training.progress import Progress
-        if total < BAR_FROM:
-            return
-        if self.bar is None:
-            self.bar = Progress(total, self.label, unit="clip")
-        self.bar.update(done - self.bar.done, items=done - self.bar.done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

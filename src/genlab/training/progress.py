@@ -51,3 +51,23 @@ class Progress:
     def rate(self) -> float:
         elapsed = time.perf_counter() - self.start
         return self.items / elapsed if elapsed > 0 else 0.0
+
+
+class CountBar:
+    """A progress bar for building or reading a data set, given (done, total) as it goes; shown only when
+    the total reaches `least` (a handful of files is not worth a bar)."""
+
+    def __init__(self, label: str, unit: str = "clip", least: int = 50):
+        self.label, self.unit, self.least, self.bar = label, unit, least, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.least:
+            return
+        if self.bar is None:
+            self.bar = Progress(total, self.label, unit=self.unit)
+        self.bar.update(done - self.bar.done, items=done - self.bar.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
