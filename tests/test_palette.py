@@ -261,3 +261,16 @@ def test_a_model_without_palette_pixels_is_refused_before_anything_is_written(tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "vae cannot model palette pixels" in err and "pixelcnn" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_palette_and_8bit_runs_of_one_data_set_are_judged_in_the_same_features():
+    # A palette run's data come snapped to its colours; its feature network must still be the one learnt
+    # from the images as they are, or its FID would not compare with an 8-bit run's.
+    from genlab.evaluation.quality import SampleQuality
+    ds = load_dataset("digits")
+    palette = in_palette(ds, make_info(ds, "palette:4"))
+    assert not torch.equal(palette.train_x, ds.train_x)                 # the snapped copy differs ...
+    quality = SampleQuality(["fid"], 64, None, "cpu")
+    plain, snapped = quality.judge("h", ds, "none", False), quality.judge("h", palette, "palette:4", False)
+    x = ds.test_x[:16].float() / 255
+    assert torch.equal(plain.network(x)[0], snapped.network(x)[0])     # ... but is judged in the same features

@@ -198,4 +198,7 @@ def in_palette(ds: ImageDataset, info: DataInfo) -> ImageDataset:
     """The data set as a palette model sees it (both splits snapped); unchanged for other pixel kinds."""
     if info.pixels != "palette":
         return ds
-    return dataclasses.replace(ds, train_x=snap(ds.train_x, info), test_x=snap(ds.test_x, info))
+    # The images as they were stay beside them: a feature network is learnt from those, so that palette and
+    # 8-bit runs of one data set are judged in the same features.
+    return dataclasses.replace(ds, train_x=snap(ds.train_x, info), test_x=snap(ds.test_x, info),
+                               extra={**ds.extra, "original": ds})

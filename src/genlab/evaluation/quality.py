@@ -29,8 +29,11 @@ class SampleQuality:
                 network = torchscript_network(self.features, ds.shape, self.device)
             elif FEATURE_METRICS & set(metrics):
                 # Data without labels (or --features selfsup): features learnt from the images alone.
-                network = (selfsup_network(ds, self.device, bar) if self.features == SELFSUP or ds.num_classes < 2
-                           else builtin_network(ds, self.device, bar))
+                # Learnt from the images as they are (not a palette run's snapped copy): one network for every
+                # run of the data, whatever its pixels.
+                source = ds.extra.get("original", ds)
+                network = (selfsup_network(source, self.device, bar) if self.features == SELFSUP or ds.num_classes < 2
+                           else builtin_network(source, self.device, bar))
             n = self.samples or default_samples(ds)
             self.judges[key] = SampleJudge(ds, binarize, n, metrics, network, self.device)
         return self.judges[key]
