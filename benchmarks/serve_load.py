@@ -130,12 +130,12 @@ def request_kinds(url: str) -> list[tuple]:
                                    "direction": random.choice(["a2b", "b2a"])}))
         if "continue" in panels:
             count = json.loads(request(url, "POST", base + "continue", {"frames": 1})[1])["count"]
-            frames, most = run["clip"]["frames"], limits["clip_frames"]
+            frames, most = run["clip"]["frames"], min(4, limits["clip_frames"])   # a few: each is pixel by pixel
             kinds.append(("continue", "POST", base + "continue",
-                          lambda count=count, frames=frames: {"test": random.randrange(count),
-                                                              "context": random.randrange(1, frames),
-                                                              "frames": random.randint(1, min(4, most)),
-                                                              "seed": random.randrange(10**6)}))
+                          lambda count=count, frames=frames, most=most: {"test": random.randrange(count),
+                                                                         "context": random.randrange(1, frames),
+                                                                         "frames": random.randint(1, most),
+                                                                         "seed": random.randrange(10**6)}))
     return kinds
 
 

@@ -1,6 +1,7 @@
 """The explorer and the report in a real browser: headless Chromium (Debian's) driven by Playwright against
 a `genlab serve` this module starts, and the report opened from disk. A person's moves: a slider moved, a
-class picked, two lines submitted, an image uploaded, painted over and completed pixel by pixel.
+class picked, two lines submitted, an image uploaded, painted over and completed pixel by pixel, an image
+uploaded and translated there and back, generated sound ready to play, a held-out clip continued.
 
 Set GENLAB_SCREENSHOTS=DIR to keep a screenshot of each page there."""
 import os
@@ -32,7 +33,8 @@ SHOTS = os.environ.get("GENLAB_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return {p.name: p for p in tiny_runs(tmp_path_factory.mktemp("browsed"), ("vae", "cvae", "pixelcnn", "sentence-vae"))}
+    return {p.name: p for p in tiny_runs(tmp_path_factory.mktemp("browsed"),
+                                         ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet"))}
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +139,64 @@ def test_uploading_painting_and_completing_an_image(page, server, tmp_path):
     assert page.evaluate("document.querySelector('#complete-progress').value") == 24     # 3 rows of 8 pixels
     assert page.inner_text("#complete-count") == "24 / 24 pixels"
     shot(page, "explorer-pixelcnn")
+
+
+def test_uploading_an_image_to_translate_shows_it_its_translation_and_its_reconstruction(page, server, tmp_path):
+    picture = np.zeros((16, 16, 3), np.uint8)
+    picture[2:14, 6:10] = 255                                # a one, larger than the model's images, in colour
+    Image.fromarray(picture).save(tmp_path / "one.png")
+    (tmp_path / "notes.png").write_bytes(b"plain text, not a picture")
+    open_run(page, server, "cyclegan")
+    assert page.locator("#panel-sample").count() == 0        # a translator draws nothing of its own
+    ids = ("#translate-input", "#translate-output", "#translate-cycle")
+    page.wait_for_function("() => document.querySelector('#translate-cycle').src.startsWith('data:image/png')")
+    first = [src(page, i) for i in ids]
+    page.set_input_files("#translate-upload", str(tmp_path / "notes.png"))
+    page.wait_for_function("() => document.querySelector('#translate-status').textContent.includes('cannot be read')")
+    page.select_option("#translate-direction", "b2a")
+    page.set_input_files("#translate-upload", str(tmp_path / "one.png"))
+    page.wait_for_function("() => document.querySelector('#translate-input-caption').textContent.startsWith('one.png')")
+    page.wait_for_function("() => document.querySelector('#translate-status').textContent === ''")
+    shown = [src(page, i) for i in ids]
+    assert all(s.startswith("data:image/png") for s in shown) and shown[0] != first[0]
+    assert page.evaluate("['#translate-input', '#translate-output', '#translate-cycle'].every("
+                         "s => document.querySelector(s).naturalWidth === 8)")     # the model's 8×8, enlarged
+    assert page.inner_text("#translate-output-caption") == "translation B → A"
+    assert page.inner_text("#translate-cycle-caption") == "reconstruction B → A → B"
+    shot(page, "explorer-cyclegan")
+
+
+def test_a_sound_models_samples_are_ready_to_play(page, server):
+    open_run(page, server, "wavenet")
+    page.wait_for_selector("#sample-clips audio")
+    sources = page.eval_on_selector_all("#sample-clips audio", "els => els.map(a => a.src)")
+    assert len(sources) == 2 and all(s.startswith(("data:audio/wav;base64,", "blob:")) for s in sources)
+    # The browser reads each as sound: 200 samples at 8 kHz.
+    durations = page.evaluate("""() => Promise.all(Array.from(document.querySelectorAll('#sample-clips audio')).map(
+        a => a.readyState >= 1 ? a.duration : new Promise((ok, fail) => {
+          a.addEventListener('loadedmetadata', () => ok(a.duration));
+          a.addEventListener('error', () => fail('unplayable'));
+          a.load();
+        })))""")
+    assert durations == [pytest.approx(200 / 8000, abs=1e-3)] * 2
+    shot(page, "explorer-wavenet")
+
+
+def test_continuing_a_held_out_clip(page, server):
+    open_run(page, server, "vpn")
+    page.wait_for_function("() => document.querySelector('#continue-gif').dataset.frames === '6'")  # 3 given + 3
+    slider = page.locator("#continue-context")
+    slider.focus()
+    page.keyboard.press("ArrowLeft")                         # one frame fewer given
+    assert page.inner_text("#continue-context-shown") == "2" and page.input_value("#continue-frames") == "4"
+    page.fill("#continue-frames", "2")
+    page.click("#continue-go")
+    page.wait_for_function("() => document.querySelector('#continue-gif').dataset.frames === '4'")
+    assert src(page, "#continue-gif").startswith("data:image/gif")
+    assert src(page, "#continue-strip").startswith("data:image/png")
+    assert page.inner_text("#continue-status") == "2 frames given, 2 drawn"
+    page.wait_for_function("() => document.querySelector('#sample-gif') && document.querySelector('#sample-gif').src")
+    shot(page, "explorer-vpn")
 
 
 def test_the_report_opens_from_disk_with_nothing_fetched(browser, runs, tmp_path):

@@ -1,5 +1,6 @@
-"""`genlab report`: one self-contained HTML page of runs — every picture inside it, nothing fetched, each
-run's configuration, curves, samples and the views its declarations give it, and one sortable table of
+"""`genlab report`: one self-contained HTML page of runs — every picture and sound inside it, nothing
+fetched, each run's configuration, curves, samples and the views its declarations and its kind of data give
+it (a translator's translations there and back, a video model's continued clips), and one sortable table of
 every run's figures with units and the feature network named; readable with twenty runs."""
 import base64
 import html
@@ -11,12 +12,16 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 import genlab
+from genlab import modalities
 from genlab.cli import main
 from genlab.errors import UserError
+from genlab.runs import Run
+from genlab.web import views
 from genlab.web.report import write_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -82,6 +87,11 @@ def test_the_report_is_self_contained(report):
         head, data = a["src"].split(",", 1)
         assert head.startswith("data:image/") and head.endswith(";base64")
         Image.open(io.BytesIO(base64.b64decode(data))).verify()
+    sounds = [a for tag, a in page.tags if tag == "audio"]
+    assert sounds                              # and every sound, a WAV file indeed
+    for a in sounds:
+        head, data = a["src"].split(",", 1)
+        assert head == "data:audio/wav;base64" and base64.b64decode(data)[:4] == b"RIFF"
     for tag, a in page.tags:
         for attr in ("src", "href", "action", "srcset", "poster"):
             v = a.get(attr)
@@ -90,11 +100,19 @@ def test_the_report_is_self_contained(report):
     assert "default-src 'none'" in report              # and the page itself forbids fetching anything
 
 
-def test_each_run_has_its_configuration_curves_samples_and_views(report, runs):
+def run_sections(report: str, runs: dict) -> dict:
+    """Each run's section of the report, by the run's name."""
     sections = dict(re.findall(r'<section class="run" id="(run-\d+)">(.*?)</section>', report, re.S))
-    names = list(runs)
-    assert len(sections) == len(names)
-    by_name = {n: sections[f"run-{i}"] for i, n in enumerate(names)}
+    assert len(sections) == len(runs)
+    return {n: sections[f"run-{i}"] for i, n in enumerate(runs)}
+
+
+def data_of(src: str) -> bytes:
+    return base64.b64decode(src.split(",", 1)[1])
+
+
+def test_each_run_has_its_configuration_curves_samples_and_views(report, runs):
+    by_name = run_sections(report, runs)
     for name, body in by_name.items():
         assert "Configuration" in body and "Training curves" in body and "Latest samples" in body, name
         assert "<svg" in body, name
@@ -109,6 +127,42 @@ def test_each_run_has_its_configuration_curves_samples_and_views(report, runs):
         body = by_name["sentence-vae"]
         assert 'aria-label="kl"' in body and 'aria-label="test_kl_nats_per_line"' in body
         assert '<ol class="lines">' in body and "Interpolation" in body
+
+
+def test_a_translator_shows_its_translations_there_and_back(report, runs):
+    body = run_sections(report, runs)["cyclegan"]
+    latest = Page(body.split("<h3>Latest samples</h3>", 1)[1].split("<h3>", 1)[0])
+    shown, = [a["src"] for tag, a in latest.tags if tag == "img"]
+    assert data_of(shown) == (runs["cyclegan"] / "samples" / "epoch-0001.png").read_bytes()   # as training wrote it
+    assert "<h4>Translations</h4>" in body
+    view = Page(body.split("<h4>Translations</h4>", 1)[1])
+    grid = np.asarray(Image.open(io.BytesIO(data_of(next(a["src"] for tag, a in view.tags if tag == "img")))))
+    # Six rows of eight held-out images (A, A→B, A→B→A, B, B→A, B→A→B): the model's own, computed here.
+    model, run = genlab.load(runs["cyclegan"]), Run.open(runs["cyclegan"])
+    images, k = modalities.get("image").translations(model, modalities.of_run(run).reload(run, warn=False), 48)
+    assert k == 8 and grid.shape == (6 * 9 + 1, 8 * 9 + 1)
+    assert np.array_equal(grid, np.asarray(Image.open(io.BytesIO(views.png(images, nrow=k)))))
+
+
+def test_a_video_models_clips_are_in_the_page_as_gif_and_strip(report, runs):
+    body = run_sections(report, runs)["vpn"]
+    latest = Page(body.split("<h3>Latest samples</h3>", 1)[1].split("<h3>", 1)[0])
+    shown = {a["src"].split(";", 1)[0]: data_of(a["src"]) for tag, a in latest.tags if tag == "img"}
+    samples = runs["vpn"] / "samples"
+    assert shown == {"data:image/gif": (samples / "epoch-0001.gif").read_bytes(),
+                     "data:image/png": (samples / "epoch-0001.png").read_bytes()}
+    assert "<h4>Continued clips</h4>" in body and "3 frames given" in body
+    view = Page(body.split("<h4>Continued clips</h4>", 1)[1])
+    gif, strip = [a["src"] for tag, a in view.tags if tag == "img"][:2]
+    assert gif.startswith("data:image/gif;base64,") and strip.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(data_of(gif))) as im:
+        assert im.n_frames == 6                        # 3 frames given, 3 drawn: the rest of the 6-frame clip
+
+
+def test_a_sound_models_samples_play_in_the_page(report, runs):
+    body = run_sections(report, runs)["wavenet"]
+    sound, = re.findall(r'<audio controls src="(data:audio/wav;base64,[^"]+)"', body)
+    assert data_of(sound) == (runs["wavenet"] / "samples" / "epoch-0001.wav").read_bytes()
 
 
 def test_the_table_has_every_runs_figures_with_units_and_the_feature_network(report, runs):

@@ -271,10 +271,11 @@ def view_continuations(model, ds) -> str:
     n = min(4, ds.count("test"))
     gif, strip = video.pictures(video.continuation(model, ds, range(n), k, f,
                                                    torch.Generator(device=model.device).manual_seed(0)))
-    return _figure(_clip_img(gif, "continued clips", "image/gif") + " " + _clip_img(strip, "continued clips, frame "
-                                                                                     "by frame"),
-                   f"the first {n} held-out test clips: {k} frames given (blue borders), {f} drawn by the model "
-                   f"(red; seed 0), each beside the clip as it was (green: the truth)")
+    which = f"the first {n} held-out test clips" if n > 1 else "the held-out test clip"
+    pictures = (_clip_img(gif, "continued clips", "image/gif") + " "
+                + _clip_img(strip, "continued clips, frame by frame"))
+    return _figure(pictures, f"{which}: {k} frames given (blue borders), {f} drawn by the model (red; seed 0), each "
+                             f"beside the clip as it was (green: the truth)")
 
 
 def _clip_img(data: bytes, alt: str, mime: str = "image/png") -> str:
