@@ -98,7 +98,7 @@ RUN_CASES = [
     ("text", ["data", "tang300", "-o", "x.png"], ["-o writes a grid of images"]),
     ("text", ["complete", "{}", "--image", "x.png"], ["sentence-vae cannot complete images"]),
     ("vae", ["sample", "{}", "--greedy"], ["--greedy is for text models", "vae, which draws images"]),
-    ("vae", ["sample", "{}", "--temperature", "2"], ["--temperature is for text models"]),
+    ("vae", ["sample", "{}", "--temperature", "2"], ["--temperature does not apply to vae"]),
     ("vae", ["explore", "{}", "reconstruct", "a line"], ["reconstruct is for text models", "vae draws images"]),
 ]
 

@@ -214,6 +214,16 @@ def join(device: torch.device) -> torch.device:
 
 
 def _leave() -> None:
+    """At exit: the processes leave together (one that tears its connections down while another still
+    holds them can abort that one), then the group is destroyed. A process that died is waited for a
+    minute at most."""
+    import datetime
+
     import torch.distributed as dist
     if dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+            except RuntimeError:
+                pass                                # a process is gone: nothing left to wait for
         dist.destroy_process_group()
