@@ -28,7 +28,7 @@ class ImageModality(Modality):
     noun = "images"
     verb = "draws images"
     unit = "img"
-    data_hint = "digits, mnist, fashion-mnist or folder:PATH"
+    data_hint = "digits, mnist, fashion-mnist, printed-digits, pokemon, pokemon-20, pokemon-shiny, folder:PATH or A+B"
     data_options = ("size", "binarize")
     sample_options = ("label", "nrow", "steps", "temperature")
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
