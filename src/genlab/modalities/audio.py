@@ -245,29 +245,17 @@ class AudioModality(Modality):
                 **({"label": info.label} if model.condition_kind != "none" else {})}
 
     def format_table(self, results):
-        rows = [[Path(r["run"]).name, r["data"]] + [_cell(r.get(k), r.get(k + "_se")) for k, _ in COLUMNS[2:]]
-                for r in results]
-        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, (_, h) in enumerate(COLUMNS)]
-
-        def line(cells):
-            return "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-        out = [line([h for _, h in COLUMNS]), line(["-" * w for w in widths])] + [line(r) for r in rows]
-        out.append("exact NLL on the test split, ± its standard error over test clips; baselines fitted to the "
-                   "training split: hist. = each sample on its own (a histogram of codes), LPC = linear prediction "
-                   f"from the {LPC_ORDER} samples before (an autoregressive Gaussian, discretised to the codes).")
-        return "\n".join(out)
+        return self.figure_table(
+            results, COLUMNS,
+            "exact NLL on the test split, ± its standard error over test clips; baselines fitted to the training "
+            "split: hist. = each sample on its own (a histogram of codes), LPC = linear prediction from the "
+            f"{LPC_ORDER} samples before (an autoregressive Gaussian, discretised to the codes).")
 
 
 COLUMNS = [("run", "run"), ("data", "data"), ("nll_nats_per_second", "nats/s"),
            ("nll_bits_per_sample", "bits/sample"), ("histogram_bits_per_sample", "hist. bits/sample"),
            ("linear_prediction_bits_per_sample", "LPC bits/sample")]
 
-
-def _cell(value, se=None) -> str:
-    if not isinstance(value, float):
-        return "—" if value is None else str(value)
-    digits = 3 if abs(value) < 10 else 1
-    return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")
 
 
 def figures(name: str, nats: torch.Tensor, info: AudioInfo) -> dict:

@@ -138,6 +138,19 @@ class Modality:
                             f"and has {' and '.join(self.views)}")
 
     @staticmethod
+    def figure_table(results: list[dict], columns: list[tuple[str, str]], note: str) -> str:
+        """Runs as rows of a plain-text table: `columns` are (key, heading), the first two (run, data) as
+        text, the others figures with their standard errors (key + "_se"); `note` says what they are."""
+        rows = [[Path(r["run"]).name, r["data"]] + [_cell(r.get(k), r.get(k + "_se")) for k, _ in columns[2:]]
+                for r in results]
+        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, (_, h) in enumerate(columns)]
+
+        def line(cells):
+            return "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "\n".join([line([h for _, h in columns]), line(["-" * w for w in widths])] + [line(r) for r in rows]
+                         + [note])
+
+    @staticmethod
     def absolute(spec: str, prefix: str) -> str:
         """A user's path spec (folder:PATH, text:PATH) made absolute, so the run can be evaluated from anywhere."""
         return prefix + str(Path(spec[len(prefix):]).expanduser().resolve()) if spec.startswith(prefix) else spec
@@ -148,3 +161,10 @@ class Modality:
         if new_hash != d.get("hash"):
             print(f"genlab: warning: the {what} behind {d['spec']!r} changed since {run.path} was trained "
                   f"(hash {new_hash} vs {d.get('hash')}): figures may not compare", file=sys.stderr)
+
+
+def _cell(value, se=None) -> str:
+    if not isinstance(value, float):
+        return "—" if value is None else str(value)
+    digits = 3 if abs(value) < 10 else 1
+    return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")

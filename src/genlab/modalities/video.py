@@ -250,29 +250,17 @@ class VideoModality(Modality):
                 "context_frames": info.context, "scored_frames": info.predicted, "test_clips": ds.count("test")}
 
     def format_table(self, results):
-        rows = [[Path(r["run"]).name, r["data"]] + [_cell(r.get(k), r.get(k + "_se")) for k, _ in COLUMNS[2:]]
-                for r in results]
-        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, (_, h) in enumerate(COLUMNS)]
-
-        def line(cells):
-            return "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-        out = [line([h for _, h in COLUMNS]), line(["-" * w for w in widths])] + [line(r) for r in rows]
-        out.append("exact NLL of the frames after the context, each given all before it, nats per frame ± its "
-                   "standard error over test clips; baselines fitted to the training split: copy = each pixel as "
-                   "in the frame before, flipped with a fitted probability (one for on pixels, one for off); "
-                   "indep. = each pixel on its own.")
-        return "\n".join(out)
+        return self.figure_table(
+            results, COLUMNS,
+            "exact NLL of the frames after the context, each given all before it, nats per frame ± its standard "
+            "error over test clips; baselines fitted to the training split: copy = each pixel as in the frame "
+            "before, flipped with a fitted probability (one for on pixels, one for off); indep. = each pixel on "
+            "its own.")
 
 
 COLUMNS = [("run", "run"), ("data", "data"), ("nll_nats_per_frame", "nats/frame"),
            ("copy_last_frame_nats_per_frame", "copy nats/frame"), ("independent_nats_per_frame", "indep. nats/frame")]
 
-
-def _cell(value, se=None) -> str:
-    if not isinstance(value, float):
-        return "—" if value is None else str(value)
-    digits = 3 if abs(value) < 10 else 1
-    return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if isinstance(se, float) else "")
 
 
 def drawn_items(clips) -> list:
