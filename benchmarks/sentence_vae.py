@@ -1,11 +1,11 @@
 """Benchmark: the sentence VAE on real poems and sentences, each trained for a stated time.
 
-Each corpus trains through `genlab.train("sentence-vae", ...)` for as many whole epochs as fit in its time
-budget (resumed one epoch at a time with `genlab.resume`, so the run directory is the ordinary one), on one
-CPU thread. Then the test split is scored (`genlab.evaluate`, the figures of `genlab eval`: −ELBO, KL, the
-IWAE bound, per-token perplexity from the IWAE bound with end tokens counted, the unigram baseline), five
-new lines are drawn (temperature 1) and two test lines are walked between in code space (greedy decoding).
-Prints one table, then the lines.
+Each corpus trains through `genlab.train("sentence-vae", ...)` for its time budget (budget.py: resumed one
+epoch at a time with `genlab.resume`, so the run directory is the ordinary one; the last epoch may pass the
+budget; --epochs caps the epochs), on one CPU thread. Then the test split is scored (`genlab.evaluate`,
+the figures of `genlab eval`: −ELBO, KL, the IWAE bound, per-token perplexity from the IWAE bound with end
+tokens counted, the unigram baseline), five new lines are drawn (temperature 1) and two test lines are walked
+between in code space (greedy decoding). Prints one table, then the lines.
 
     python benchmarks/sentence_vae.py --data tang300 --minutes 4 --epochs 30 --iwae-k 100
     python benchmarks/sentence_vae.py --data fortunes --minutes 6.5 --epochs 0 --iwae-k 20 --set min_count=5
@@ -13,36 +13,16 @@ Prints one table, then the lines.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from budget import train_for, training_seconds
 
 import genlab
 from genlab.data.corpora import load_corpus
-
-
-
-
-def train_for(data: str, minutes: float, epochs: int, run: Path, model_settings: dict[str, str]) -> float:
-    """Whole epochs while the next one (as long as the last) fits in `minutes`, `epochs` at most (0: no
-    limit); returns the training seconds."""
-    start, epoch, last = time.perf_counter(), 0, 0.0
-    while epoch == 0 or (time.perf_counter() - start + last <= 60 * minutes and epoch != epochs):
-        t = time.perf_counter()
-        epoch += 1
-        with contextlib.redirect_stdout(io.StringIO()):      # the trainer's line per epoch
-            if epoch == 1:
-                genlab.train("sentence-vae", data, run, epochs=epoch, threads=1, **model_settings)
-            else:
-                genlab.resume(run, epochs=epoch, threads=1)
-        last = time.perf_counter() - t
-    return sum(json.loads(line)["seconds"] for line in (run / "metrics.jsonl").read_text().splitlines())
 
 
 def two_test_lines(model, data: str) -> tuple[str, str]:
@@ -56,7 +36,9 @@ def two_test_lines(model, data: str) -> tuple[str, str]:
 def bench(data: str, minutes: float, epochs: int, iwae_k: int, out: Path, model_settings: dict[str, str],
           options: str) -> dict:
     run = out / f"sentence-vae-{data}"
-    seconds = train_for(data, minutes, epochs, run, model_settings)
+    train_for("sentence-vae", data, run, minutes, max_epochs=epochs or 10_000, threads=1, quiet=True,
+              **model_settings)
+    seconds = training_seconds(run)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     [r] = genlab.evaluate([run], iwae_k=iwae_k, device="cpu", live=False)
     model = genlab.load(run)

@@ -37,6 +37,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from budget import metrics, train_for, training_seconds
 
 import genlab
 from genlab.api import settings_from_pairs
@@ -51,27 +52,13 @@ COLUMNS = {"pokemon": [("MAE", "mae", 13), ("identity", "identity_mae", 8), ("co
                       ("identity", "colour_tv_identity", 8), ("cycle", "cycle", 7)]}
 
 
-def metrics(run: Path) -> list[dict]:
-    f = run / "metrics.jsonl"
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
-
-
-def training_seconds(run: Path) -> float:
-    return sum(row.get("seconds", 0.0) for row in metrics(run))
-
-
-def train_for(model: str, pair: str, minutes: float, out: Path, args, settings: dict) -> Path:
+def trained(model: str, pair: str, minutes: float, out: Path, args, settings: dict) -> Path:
     """A run of `model` on the two domains of `pair`, trained an epoch at a time to `minutes` of training."""
     a, b = PAIRS[pair]
-    run = out / f"{model}-{pair}"
-    common = dict(threads=torch.get_num_threads(), live=False, device=args.device)
-    if not (run / "model.safetensors").is_file():
-        size = args.size if pair == "pokemon" and args.size != 40 else None
-        genlab.train(model, a, run, data_b=b, epochs=1, size=size, batch_size=args.batch_size, samples=36,
-                     seed=args.seed, **common, **settings)
-    while training_seconds(run) < minutes * 60:
-        genlab.resume(run, epochs=len(metrics(run)) + 1, **common)
-    return run
+    size = args.size if pair == "pokemon" and args.size != 40 else None
+    return train_for(model, a, out / f"{model}-{pair}", minutes, data_b=b, size=size, batch_size=args.batch_size,
+                     samples=36, seed=args.seed, threads=torch.get_num_threads(), live=False, device=args.device,
+                     **settings)
 
 
 def main() -> None:
@@ -102,7 +89,7 @@ def main() -> None:
     for pair in args.pairs:
         for model in args.models:
             settings = settings_from_pairs(model, [s for s in args.set if s.split("=", 1)[0].strip() in fields[model]])
-            run = train_for(model, pair, args.minutes, out, args, settings)
+            run = trained(model, pair, args.minutes, out, args, settings)
             [r] = genlab.evaluate([run], device=args.device, threads=args.threads, live=False)
             rows = metrics(run)
             r.update(pair=pair, epochs=len(rows), steps=rows[-1]["step"], minutes=training_seconds(run) / 60)

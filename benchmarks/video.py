@@ -21,7 +21,6 @@ pixel on its own (a Bernoulli per pixel position) is printed too.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from budget import metrics, train_for, training_seconds
 
 import genlab
 from genlab import modalities
@@ -37,25 +37,6 @@ from genlab.data.base import DataInfo
 from genlab.data.batch import Batch
 from genlab.models import get_model_class
 from genlab.models.base import make_config
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
-def training_seconds(run: Path) -> float:
-    return sum(row.get("seconds", 0.0) for row in metrics(run))
-
-
-def train_vpn(data: str, minutes: float, out: Path, batch_size, settings: dict) -> Path:
-    """A run of vpn on `data`, trained an epoch at a time until its training seconds reach `minutes`."""
-    run = out / f"vpn-{data.replace(':', '-').replace('/', '_')}"
-    if not (run / "model.safetensors").is_file():
-        genlab.train("vpn", data, run, epochs=1, batch_size=batch_size, samples=4, threads=torch.get_num_threads(),
-                     live=False, **settings)
-    while training_seconds(run) < minutes * 60:
-        genlab.resume(run, epochs=len(metrics(run)) + 1, threads=torch.get_num_threads(), live=False)
-    return run
 
 
 def train_pixelcnn(ds, seconds: float, batch: int, settings: dict, seed: int = 0):
@@ -111,7 +92,8 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-bench-video-"))
     out.mkdir(parents=True, exist_ok=True)
 
-    run = train_vpn(args.data, args.minutes, out, args.batch_size, settings)
+    run = train_for("vpn", args.data, out / f"vpn-{args.data.replace(':', '-').replace('/', '_')}", args.minutes,
+                    batch_size=args.batch_size, samples=4, threads=args.threads, live=False, **settings)
     [r] = genlab.evaluate([run], device="cpu", threads=args.threads, live=False)
     seconds = training_seconds(run)
     ds = modalities.get("video").load(args.data, {})
@@ -135,4 +117,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    genlab.api.run_script(main)     # bad input: one line and status 2, as `genlab` itself answers it

@@ -31,32 +31,13 @@ import time
 from pathlib import Path
 
 import torch
+from budget import metrics, train_for, training_seconds
 
 import genlab
 from genlab.api import settings_from_pairs
 from genlab.data.audio import RATE, AudioInfo
 from genlab.models import get_model_class
 from genlab.models.base import make_config
-
-
-def train_for(data: str, minutes: float, out: Path, size, batch_size, settings: dict) -> Path:
-    """A run of wavenet on `data`, trained an epoch at a time until its training seconds reach `minutes`."""
-    run = out / f"wavenet-{data.replace(':', '-').replace('/', '_')}"
-    if not (run / "model.safetensors").is_file():
-        genlab.train("wavenet", data, run, epochs=1, size=size, batch_size=batch_size, samples=4,
-                     threads=torch.get_num_threads(), live=False, **settings)
-    while training_seconds(run) < minutes * 60:
-        epochs = len(metrics(run))
-        genlab.resume(run, epochs=epochs + 1, threads=torch.get_num_threads(), live=False)
-    return run
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
-def training_seconds(run: Path) -> float:
-    return sum(row.get("seconds", 0.0) for row in metrics(run))
 
 
 @torch.no_grad()
@@ -123,7 +104,9 @@ def main() -> None:
             model = cls(make_config(cls.Config, settings), AudioInfo(length=args.size or RATE)).eval()
             r = {"data": data}
         else:
-            run = train_for(data, args.minutes, out, args.size, args.batch_size, settings)
+            run = train_for("wavenet", data, out / f"wavenet-{data.replace(':', '-').replace('/', '_')}",
+                            args.minutes, size=args.size, batch_size=args.batch_size, samples=4,
+                            threads=args.threads, live=False, **settings)
             [r] = genlab.evaluate([run], device="cpu", threads=args.threads, live=False)
             rows = metrics(run)
             r.update(data=data, epochs=len(rows), steps=rows[-1]["step"], train_minutes=training_seconds(run) / 60)
