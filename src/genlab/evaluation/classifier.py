@@ -6,11 +6,8 @@ features meaningful for 8×8 digits or 28×28 clothes. Half of its training batc
 (dynamically), so binary samples and grey ones are judged by the same features."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,6 +15,8 @@ from torch import nn
 from ..data.base import ImageDataset
 from ..data.loader import transform
 from ..errors import UserError
+from . import feature_cache
+from .feature_cache import cache_folder, fit  # noqa: F401  (cache_folder: where both networks are kept)
 
 VERSION = 1           # bump when the network or its training changes: the cache key includes it
 FEATURES = 128
@@ -48,11 +47,6 @@ class Classifier(nn.Module):
         return self.head(self.embed(x))
 
 
-def cache_folder() -> Path:
-    from ..data.mnist import cache_dir
-    return cache_dir() / "features"
-
-
 def _cache_stem(ds: ImageDataset) -> str:
     return f"classifier-v{VERSION}-{ds.name.replace('/', '_')}-{ds.content_hash()}"
 
@@ -68,31 +62,23 @@ def train_classifier(ds: ImageDataset, device, progress_factory=None) -> tuple[C
     torch.manual_seed(0)
     c, h, _ = ds.shape
     net = Classifier(c, h, ds.num_classes).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x_all, y_all = ds.train_x.to(device), ds.train_y.to(device)
     n, batch = len(x_all), 128
     epochs = min(30, max(2, math.ceil(IMAGES_SEEN / n)))
     steps = epochs * math.ceil(n / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     g = torch.Generator(device=device).manual_seed(0)
-    progress = progress_factory(steps, f"feature network for {ds.name} (once, then cached)") if progress_factory else None
+
+    def batches():
+        for epoch in range(epochs):
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch)).to(device)
+            for i, s in enumerate(range(0, n, batch)):
+                idx = order[s:s + batch]
+                x = _inputs(x_all[idx], g, binarize=bool(i % 2))
+                yield nn.functional.cross_entropy(net(x), y_all[idx]), len(idx)
+
     start = time.perf_counter()
-    net.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch)).to(device)
-        for i, s in enumerate(range(0, n, batch)):
-            idx = order[s:s + batch]
-            x = _inputs(x_all[idx], g, binarize=bool(i % 2))
-            loss = nn.functional.cross_entropy(net(x), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if progress is not None:
-                progress.update(1, items=len(idx), loss=float(loss.detach()))
-    net.eval()
-    if progress is not None:
-        progress.close()
+    fit(net, batches(), steps,
+        progress=progress_factory(steps, f"feature network for {ds.name} (once, then cached)") if progress_factory else None)
     meta = {"data": ds.name, "data_hash": ds.content_hash(), "version": VERSION, "epochs": epochs,
             "features": FEATURES, "seconds": round(time.perf_counter() - start, 1),
             **test_accuracy(net, ds, device)}
@@ -114,24 +100,6 @@ def test_accuracy(net: Classifier, ds: ImageDataset, device) -> dict:
 
 def load_or_train(ds: ImageDataset, device, progress_factory=None) -> tuple[Classifier, dict]:
     """The cached classifier of this exact data set, trained and cached first if need be."""
-    from safetensors.torch import load_file, save_file
-
-    folder = cache_folder()
-    weights, meta_path = folder / f"{_cache_stem(ds)}.safetensors", folder / f"{_cache_stem(ds)}.json"
     c, h, _ = ds.shape
-    if weights.is_file() and meta_path.is_file():
-        try:
-            net = Classifier(c, h, ds.num_classes)
-            net.load_state_dict(load_file(str(weights)))
-            return net.to(device).eval(), json.loads(meta_path.read_text())
-        except Exception:   # a damaged cache entry is retrained, not trusted
-            pass
-    net, meta = train_classifier(ds, device, progress_factory)
-    folder.mkdir(parents=True, exist_ok=True)
-    # Written under temporary names and renamed: a concurrent evaluation never reads half a file.
-    tmp_w, tmp_m = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (weights, meta_path))
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp_w))
-    tmp_m.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_w, weights)
-    os.replace(tmp_m, meta_path)
-    return net, meta
+    return feature_cache.load_or_train(_cache_stem(ds), lambda: Classifier(c, h, ds.num_classes),
+                                       lambda: train_classifier(ds, device, progress_factory), device)

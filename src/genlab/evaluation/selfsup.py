@@ -14,9 +14,7 @@ The projection head is used only in training: features are the encoder's output,
 mean, unit variance over the training data) as the classifier's are."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -27,6 +25,8 @@ from torch.nn import functional as F
 from ..data.base import ImageDataset
 from ..data.loader import transform
 from ..errors import UserError
+from . import feature_cache
+from .feature_cache import cache_folder, fit  # noqa: F401  (cache_folder: where both networks are kept)
 
 VERSION = 1            # bump when the network, its augmentations or its training change: the cache key has it
 FEATURES = 128
@@ -101,11 +101,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = TEMPERATURE
     return F.cross_entropy(sim, twin)
 
 
-def cache_folder() -> Path:
-    from .classifier import cache_folder as classifier_folder
-    return classifier_folder()
-
-
 def _cache_stem(ds: ImageDataset, steps: int) -> str:
     """Keyed by the images themselves (the same folder copied elsewhere shares it); the name's last part only
     tells a reader whose it is."""
@@ -126,32 +121,24 @@ def train_selfsup(ds: ImageDataset, device, progress_factory=None, steps: int | 
     torch.manual_seed(0)
     c, h, _ = ds.shape
     net = Encoder(c, h).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-6)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     x_all = ds.train_x.to(device)
     n, batch = len(x_all), min(BATCH, len(x_all))
     g = torch.Generator(device=device).manual_seed(0)
     order_g = torch.Generator().manual_seed(0)
-    progress = (progress_factory(steps, f"self-supervised feature network for {ds.name} (once, then cached)")
-                if progress_factory else None)
+
+    def batches():
+        order, at = torch.randperm(n, generator=order_g), 0
+        while True:
+            if at + batch > n:                              # a new shuffle each pass over the data
+                order, at = torch.randperm(n, generator=order_g), 0
+            x = transform(x_all[order[at:at + batch].to(device)], "none", g)
+            at += batch
+            yield nt_xent(net(augment(x, g)), net(augment(x, g))), len(x)
+
     start = time.perf_counter()
-    net.train()
-    order, at = torch.randperm(n, generator=order_g), 0
-    for _ in range(steps):
-        if at + batch > n:                                  # a new shuffle each pass over the data
-            order, at = torch.randperm(n, generator=order_g), 0
-        x = transform(x_all[order[at:at + batch].to(device)], "none", g)
-        at += batch
-        loss = nt_xent(net(augment(x, g)), net(augment(x, g)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if progress is not None:
-            progress.update(1, items=len(x), loss=float(loss.detach()))
-    net.eval()
-    if progress is not None:
-        progress.close()
+    fit(net, batches(), steps, weight_decay=1e-6,
+        progress=(progress_factory(steps, f"self-supervised feature network for {ds.name} (once, then cached)")
+                  if progress_factory else None))
     meta = {"data": ds.name, "data_hash": ds.content_hash(), "version": VERSION, "steps": steps, "batch": batch,
             "features": FEATURES, "seconds": round(time.perf_counter() - start, 1), **check_figures(net, ds, device)}
     return net, meta
@@ -183,31 +170,11 @@ def check_figures(net: Encoder, ds: ImageDataset, device) -> dict:
 
 
 def load_or_train(ds: ImageDataset, device, progress_factory=None, steps: int | None = None) -> tuple[Encoder, dict]:
-    """The cached network of this exact data set, trained and cached first if need be. Loading reads
-    safetensors (tensors only) and JSON: no code from the cache is ever run."""
-    from safetensors.torch import load_file, save_file
-
+    """The cached network of this exact data set, trained and cached first if need be."""
     steps = STEPS if steps is None else steps
-    folder = cache_folder()
-    stem = _cache_stem(ds, steps)
-    weights, meta_path = folder / f"{stem}.safetensors", folder / f"{stem}.json"
     c, h, _ = ds.shape
-    if weights.is_file() and meta_path.is_file():
-        try:
-            net = Encoder(c, h)
-            net.load_state_dict(load_file(str(weights)))
-            return net.to(device).eval(), json.loads(meta_path.read_text())
-        except Exception:   # a damaged cache entry is retrained, not trusted
-            pass
-    net, meta = train_selfsup(ds, device, progress_factory, steps)
-    folder.mkdir(parents=True, exist_ok=True)
-    # Written under temporary names and renamed: a concurrent evaluation never reads half a file.
-    tmp_w, tmp_m = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (weights, meta_path))
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp_w))
-    tmp_m.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_w, weights)
-    os.replace(tmp_m, meta_path)
-    return net, meta
+    return feature_cache.load_or_train(_cache_stem(ds, steps), lambda: Encoder(c, h),
+                                       lambda: train_selfsup(ds, device, progress_factory, steps), device)
 
 
 def describe(ds: ImageDataset, meta: dict) -> str:
