@@ -18,10 +18,11 @@ def tiny(shape=(1, 2, 3), masks=3):
     return MADE(make_config(MADE.Config, {"hidden": "16", "masks": str(masks)}), DataInfo(shape=shape))
 
 
-@pytest.mark.parametrize("masks", [1, 3])
-def test_probabilities_of_every_binary_image_sum_to_one(masks):
-    model = tiny(masks=masks).eval()
-    images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=6))).view(-1, 1, 2, 3)
+@pytest.mark.parametrize("masks,shape", [(1, (1, 2, 3)), (3, (1, 2, 3)), (3, (1, 4, 4))])
+def test_probabilities_of_every_binary_image_sum_to_one(masks, shape):
+    model = tiny(shape, masks=masks).eval()
+    d = shape[0] * shape[1] * shape[2]
+    images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=d))).view(-1, *shape)     # 2^16 at 4×4
     total = torch.logsumexp(model.log_prob(images).double(), 0).exp().item()
     assert abs(total - 1) < 1e-5
 

@@ -26,12 +26,14 @@ def tiny(shape=(1, 2, 3)):
     return model.eval()
 
 
-def every_image():
-    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=6))).view(-1, 1, 2, 3)
+def every_image(shape=(1, 2, 3)):
+    d = shape[0] * shape[1] * shape[2]
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d))).view(-1, *shape)
 
 
-def test_probabilities_of_every_binary_image_sum_to_one():
-    total = torch.logsumexp(tiny().log_prob(every_image()).double(), 0).exp().item()
+@pytest.mark.parametrize("shape", [(1, 2, 3), (1, 4, 4)])
+def test_probabilities_of_every_binary_image_sum_to_one(shape):
+    total = torch.logsumexp(tiny(shape).log_prob(every_image(shape)).double(), 0).exp().item()    # 2^16 at 4×4
     assert abs(total - 1) < 1e-5
 
 
