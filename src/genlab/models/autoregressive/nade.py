@@ -4,8 +4,10 @@ conditionals share one set of input weights,
     h_d = σ(a_d),   a_d = c + W[:, <d] x_<d,   p(x_d = 1 | x_<d) = σ(b_d + V_d · h_d),
 
 so the hidden activations follow the recurrence a_{d+1} = a_d + W[:, d] x_d: every conditional in O(DH)
-for all D pixels rather than O(D²H). The log-likelihood is exact. Training computes all a_d at once as a
-running sum; sampling draws the pixels one by one, carrying a_d along.
+for all D pixels rather than O(D²H). The log-likelihood is exact. Training computes the a_d a block of BLOCK
+pixels at a time: the sum carried in from earlier blocks plus, inside the block, one small masked matrix
+product (a few times faster on a CPU than one running sum over all D×H, whose tensors do not fit in cache);
+sampling draws the pixels one by one, carrying a_d along.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from torch import nn
 
 from ...errors import UserError
 from ..base import GenerativeModel, option
+
+BLOCK = 16      # pixels whose a_d are computed together (measured: 8 to 28 are alike, 112 is twice as slow)
 
 
 @dataclass
@@ -44,11 +48,19 @@ class NADE(GenerativeModel):
         self.output = nn.Linear(h, d)       # V (D×H), row d reading h_d; b its bias
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """N×D logits of p(x_d = 1 | x_<d): a_d as the running sum of W[:, j] x_j over the pixels before d."""
+        """N×D logits of p(x_d = 1 | x_<d): a_d = c + Σ_{j<d} W[:, j] x_j, a block of pixels at a time."""
         x = x.flatten(1)
-        steps = x[:, :, None] * self.input.weight.t()                       # N×D×H: W[:, d] x_d
-        a = self.input.bias + F.pad(steps[:, :-1], (0, 0, 1, 0)).cumsum(1)  # a_1 = c, a_{d+1} = a_d + W[:, d] x_d
-        return (torch.sigmoid(a) * self.output.weight).sum(2) + self.output.bias
+        wt, v = self.input.weight.t(), self.output.weight                   # D×H each
+        before = torch.ones(BLOCK, BLOCK, device=x.device).tril(-1)         # [j < i] inside a block
+        carry = self.input.bias.expand(len(x), -1)                          # a at the block's first pixel
+        out = []
+        for s in range(0, x.shape[1], BLOCK):
+            xb, wb = x[:, s:s + BLOCK], wt[s:s + BLOCK]
+            k = xb.shape[1]
+            a = carry[:, None] + (xb[:, None, :] * before[:k, :k]) @ wb       # N×k×H
+            out.append(torch.einsum("nkh,kh->nk", torch.sigmoid(a), v[s:s + BLOCK]))
+            carry = carry + xb @ wb
+        return torch.cat(out, 1) + self.output.bias
 
     def log_prob(self, x, condition=None):
         """Exact log p(x) in nats. (The data's labels, when it has some, come along with every batch; an
