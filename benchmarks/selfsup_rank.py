@@ -9,6 +9,7 @@ figures on unlabelled data (a user's folder, sprites) worth reading.
     python benchmarks/selfsup_rank.py                                   # mnist, fashion-mnist; 5 models × 2 lengths
     python benchmarks/selfsup_rank.py --data mnist --models vae ae gmm --epochs 1 3 10 --out runs/rank
     python benchmarks/selfsup_rank.py --data digits --models gmm ae vae --epochs 1 5 --samples 300 --steps 100
+    python benchmarks/selfsup_rank.py --runs bench/taxonomy-mnist/* --samples 2000     # runs already trained
 """
 from __future__ import annotations
 
@@ -106,6 +107,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None,
                    help=f"training steps of the self-supervised network (default {selfsup.STEPS}; cached per value)")
     p.add_argument("--out", default="runs/selfsup-rank", help="the runs, trained here or reused from here")
+    p.add_argument("--runs", nargs="+", help="judge these image runs instead of training (grouped by their data)")
     p.add_argument("--json", help="also write the rows and correlations to this JSON file")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -122,10 +124,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     report = {}
-    for data in args.data:
+    given = {}
+    for path in args.runs or []:                        # existing runs, one group per data set
+        run = Run.open(path)
+        if modalities.of_run(run).name != "image" or "translate" in run.model_class.abilities:
+            raise genlab.UserError(f"{path}: FID needs a run that draws images")
+        given.setdefault(run.config["data"]["spec"], []).append(Path(path))
+    for data in given or args.data:
         if modalities.for_spec(data).name != "image":
             raise genlab.UserError(f"{data}: FID needs image data")
-        paths = train_runs(data, args.models, args.epochs, Path(args.out), args.threads)
+        paths = given.get(data) or train_runs(data, args.models, args.epochs, Path(args.out), args.threads)
         rows, names = judge_both(paths, args.samples, device)
         rho, pvalue = spearman(rows)
         print(f"\n{data}: {len(rows)} runs; threads={args.threads}, device=cpu")
