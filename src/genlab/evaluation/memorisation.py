@@ -7,16 +7,20 @@ from pathlib import Path
 
 import torch
 
-from .neighbours import nearest
+from .neighbours import EightBit, nearest
 
 PAIRS = 10        # pairs in the picture
 NEAR_QUANTILE = 0.01
 
 
-def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> dict:
-    """samples, train, test: images in [0, 1] on one device. Distances are Euclidean over all pixels."""
-    d_sample, idx = nearest(samples.flatten(1).float(), train.flatten(1).float())
-    d_test, _ = nearest(test.flatten(1).float(), train.flatten(1).float())
+def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor, *, train8: EightBit | None = None,
+                 d_test: torch.Tensor | None = None) -> dict:
+    """samples, train, test: images in [0, 1] on one device. Distances are Euclidean over all pixels.
+    `train8` (the training images made ready for the search) and `d_test` (the test images' distances to
+    them) are what every run of the data shares: given, they are not computed again."""
+    d_sample, idx = nearest(samples.flatten(1).float(), train.flatten(1).float(), train8)
+    if d_test is None:
+        d_test, _ = nearest(test.flatten(1).float(), train.flatten(1).float(), train8)
     # "Near copies": samples closer to a training image than all but 1% of real test images are.
     threshold = torch.quantile(d_test.double(), NEAR_QUANTILE)
     return {"memorisation_ratio": float(d_sample.double().median() / d_test.double().median().clamp_min(1e-12)),

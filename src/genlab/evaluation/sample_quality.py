@@ -28,6 +28,7 @@ from . import fid as fidmod
 from .features import FeatureNetwork
 from .memorisation import memorisation
 from .modes import inception_score, mode_coverage
+from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
 
 SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation")
@@ -143,7 +144,7 @@ class SampleJudge:
             freq = torch.bincount(ds.train_y, minlength=ds.num_classes).double()
             freq = freq / freq.sum()
         self.data_freq = freq
-        self._train_all = self._test_all = None
+        self._train_all = self._test_all = self._train8 = self._d_test = None
         self.test = real_images(ds.test_x, binarize, n, device, seed=1)
 
     def train_all(self):
@@ -187,7 +188,11 @@ class SampleJudge:
         if skipped:                     # said in the table, not an error: the other figures stand
             out["skipped"] = skipped
         if "memorisation" in self.metrics and memorise_picture is not None:
-            m = memorisation(images, self.train_all(), self.test)
+            if self._d_test is None:        # shared by every run of this data: the search is the slow part
+                self._train8 = eight_bit(self.train_all().flatten(1))
+                self._d_test = nearest(self.test.flatten(1).float(), self.train_all().flatten(1).float(),
+                                       self._train8)[0]
+            m = memorisation(images, self.train_all(), self.test, train8=self._train8, d_test=self._d_test)
             found = m.pop("_nearest")
             out.update(m)
             out.update(_memorisation_std(m, found[0].double().cpu(), resamples))
