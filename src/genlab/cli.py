@@ -193,6 +193,8 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
                                           "and NAME.png, their frames in rows")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
+    p.add_argument("--text", help="text-to-image runs (text2img): the caption to draw, e.g. \"a thin upright three\" "
+                                   "(default: the run's example captions in turn)")
     p.add_argument("--nrow", type=_positive(int, "--nrow", MAX_SAMPLES))
     p.add_argument("--temperature", type=_temperature,
                    help="text runs: sample each token from the softmax at this temperature; flows (realnvp, "

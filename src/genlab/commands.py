@@ -110,7 +110,7 @@ def cmd_sample(args) -> int:
     model = _model(args)
     g = torch.Generator(device=model.device).manual_seed(args.seed)
     options = {"label": args.label, "nrow": args.nrow, "temperature": args.temperature, "greedy": args.greedy,
-               "steps": args.steps, "frames": args.frames, "context": args.context}
+               "steps": args.steps, "frames": args.frames, "context": args.context, "text": args.text}
     if "translate" in model.abilities:         # a translator's grid is of its run's held-out images
         options["run"] = args.run
     modalities.get(model.modality).sample(model, args.n, options, args.output, g)

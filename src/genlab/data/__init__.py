@@ -1,5 +1,5 @@
 """Data sets by name: "digits", "printed-digits", "mnist", "fashion-mnist", "pokemon", "pokemon-20",
-"pokemon-shiny", "folder:PATH"; and the batching of them."""
+"pokemon-shiny", "folder:PATH", "captions:FILE"; and the batching of them."""
 from __future__ import annotations
 
 from ..errors import UserError
@@ -44,10 +44,13 @@ def fetch_dataset(name: str):
 
 
 def load_dataset(spec: str, size: int | None = None, channels: int | None = None) -> ImageDataset:
-    """A data set from its spec: a built-in name or folder:PATH (resized to `size`)."""
+    """A data set from its spec: a built-in name, folder:PATH or captions:FILE (resized to `size`)."""
     if spec.startswith("folder:"):
         from .folder import load_folder
         return load_folder(spec[len("folder:"):], size=size, channels=channels)
+    if spec.startswith("captions:"):        # images and their captions, for a text-to-image model
+        from .captions import load_caption_file
+        return load_caption_file(spec[len("captions:"):], size=size, channels=channels)
     mod = _NAMED.get(spec)
     if mod is None:
         raise UserError(f"unknown data set {spec!r}; known: {', '.join(dataset_names())}")

@@ -18,6 +18,8 @@ class DataInfo:
                                          # or "palette" (each pixel one of `palette`'s colours, k/255)
     class_names: tuple[str, ...] = ()
     palette: tuple[tuple[int, ...], ...] = ()   # K colours of C 8-bit values (pixels="palette" only)
+    vocab: tuple[str, ...] = ()          # caption-conditioned models (text2img): id -> word, specials first
+    captions: tuple[str, ...] = ()       # ... and the example captions they draw when given none
     kind: ClassVar[str] = "image"
 
     @property
@@ -34,7 +36,8 @@ class DataInfo:
     def to_json(self) -> dict:
         return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes,
                 "pixels": self.pixels, "class_names": list(self.class_names),
-                **({"palette": [list(c) for c in self.palette]} if self.palette else {})}
+                **({"palette": [list(c) for c in self.palette]} if self.palette else {}),
+                **({"vocab": list(self.vocab), "captions": list(self.captions)} if self.vocab else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "DataInfo":
@@ -45,7 +48,8 @@ class DataInfo:
             raise ValueError(f"pixels {d['pixels']!r} / num_classes {d['num_classes']!r}")
         return cls(shape=shape, num_classes=d["num_classes"], pixels=d["pixels"],
                    class_names=tuple(d.get("class_names", ())),
-                   palette=tuple(tuple(c) for c in d.get("palette", ())))
+                   palette=tuple(tuple(c) for c in d.get("palette", ())),
+                   vocab=tuple(map(str, d.get("vocab", ()))), captions=tuple(map(str, d.get("captions", ()))))
 
 
 @dataclass

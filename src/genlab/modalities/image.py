@@ -1,5 +1,7 @@
-"""Images: built-in data sets and folders of the user's files, as binarised, 8-bit or palette pixels; and
-two unpaired domains of them for the translators ("A+B", `--data-a A --data-b B`)."""
+"""Images: built-in data sets and folders of the user's files, as binarised, 8-bit or palette pixels; two
+unpaired domains of them for the translators ("A+B", `--data-a A --data-b B`); and images with captions
+for a text-to-image model (a batch's `condition` is then each image's caption as token ids: the user's
+own from `captions:FILE`, else written from each image's class and measured attributes, data/captions.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +14,7 @@ from torch.nn import functional as F
 from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
 from ..data.base import ImageDataset
 from ..data.batch import Batch
+from ..data.captions import PREFIX as CAPTIONS, caption_batches, token_ids, with_captions
 from ..data.images import read_image, save_grid, to_uint8
 from ..data.loader import Shares, epoch_seed, transform
 from ..data.palette import in_palette, snap
@@ -28,9 +31,10 @@ class ImageModality(Modality):
     noun = "images"
     verb = "draws images"
     unit = "img"
-    data_hint = "digits, mnist, fashion-mnist, printed-digits, pokemon, pokemon-20, pokemon-shiny, folder:PATH or A+B"
+    data_hint = ("digits, mnist, fashion-mnist, printed-digits, pokemon, pokemon-20, pokemon-shiny, folder:PATH, "
+                 "captions:FILE or A+B")
     data_options = ("size", "binarize")
-    sample_options = ("label", "nrow", "steps", "temperature")
+    sample_options = ("label", "nrow", "steps", "temperature", "text")
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
     train_sizes = {"digits": 1438, "printed-digits": 8000, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665,
                    "pokemon-20": 665, "pokemon-shiny": 665}
@@ -38,11 +42,13 @@ class ImageModality(Modality):
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
-        return spec.startswith(FOLDER) or spec in dataset_names() or split_domains(spec) is not None
+        return (spec.startswith(FOLDER) or spec.startswith(CAPTIONS) or spec in dataset_names()
+                or split_domains(spec) is not None)
 
     def availability(self):
         rows = [(name, ok, why) for name, (ok, why) in availability().items()]
-        return rows + [("folder:PATH", None, "any folder of PNG/JPEG/GIF (sub-folders are classes)")]
+        return rows + [("folder:PATH", None, "any folder of PNG/JPEG/GIF (sub-folders are classes)"),
+                       ("captions:FILE", None, "lines of PATH<TAB>CAPTION: images and what they show (text2img)")]
 
     def load(self, spec, options):
         self.refuse(options, self.data_options, self.noun)
@@ -65,7 +71,7 @@ class ImageModality(Modality):
                             else f"{model_cls.name} models one data set; two domains (--data-a, --data-b) are for "
                                  f"the translators (cyclegan, discogan)")
         info = make_info(ds, binarize)
-        spec = self.absolute(options["spec"], FOLDER)
+        spec = self.absolute(self.absolute(options["spec"], FOLDER), CAPTIONS)
         if two:
             spec = two_domains(*(self.absolute(part, FOLDER) for part in split_domains(spec)))
         record = {"spec": spec, "name": ds.name, "hash": ds.content_hash(), "train": len(ds.train_x),
@@ -73,6 +79,9 @@ class ImageModality(Modality):
         if two:     # an epoch draws as many of each domain as the larger has
             record.update(train=len(ds), train_a=len(ds.a.train_x), train_b=len(ds.b.train_x),
                           test_b=len(ds.b.test_x))
+        if model_cls.conditioning == "text":     # a caption for every image: its words are the model's
+            info, said = with_captions(ds, info, getattr(config, "holdout", ""))
+            record.update(said)
         return info, record
 
     def reload(self, run, warn=True):
@@ -90,6 +99,9 @@ class ImageModality(Modality):
                                      shuffle=True, seed=seed, device=device)
             return train, self.test_batches(ds, record["binarize"], device)
         ds = in_palette(ds, info)        # a palette run sees every image in its palette's colours
+        if info.vocab:                   # a caption-conditioned run: each image with its caption
+            return caption_batches(ds, info, record, batch_size=batch_size, seed=seed, device=device,
+                                   test_batch=EVAL_BATCH)
         train = Batches(ds.train_x, ds.train_y, binarize=record["binarize"], batch_size=batch_size, shuffle=True,
                         seed=seed, device=device)
         return train, self.test_batches(ds, record["binarize"], device)
@@ -143,7 +155,9 @@ class ImageModality(Modality):
             from ..runs import Run
             images, nrow = self.translations(model, self.reload(Run.open(Path(stem).parent.parent), warn=False), n)
             return save_grid(images, stem.with_suffix(".png"), nrow=nrow)
-        return save_grid(self.draw(model, n, generator), stem.with_suffix(".png"))
+        # A caption-conditioned model draws its example captions in turn: a column each.
+        return save_grid(self.draw(model, n, generator), stem.with_suffix(".png"),
+                         nrow=len(model.info.captions) or None)
 
     def sample(self, model, n, options, output, generator):
         if "translate" in model.abilities:
@@ -159,10 +173,28 @@ class ImageModality(Modality):
             write_grid(images, output or "samples.png", nrow)
             return
         self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        condition = model.class_condition(options.get("label"), n)
+        text, label = options.get("text"), options.get("label")
+        if model.condition_kind == "text":
+            if label is not None:
+                raise UserError(f"--class does not apply to {model.name}: it draws what a caption says; give "
+                                f"--text \"...\"")
+            condition = self.caption_condition(model, text, n)
+        elif text is not None:
+            raise UserError(f"--text does not apply to {model.name}: only a model that draws what a caption says "
+                            f"(text2img) takes one")
+        else:
+            condition = model.class_condition(label, n)
         write_grid(self.draw(model, n, generator, condition, options.get("steps"), options.get("temperature")),
                    output or "samples.png",
-                   options.get("nrow"))
+                   options.get("nrow") or (len(model.info.captions) if condition is None else None) or None)
+
+    @staticmethod
+    def caption_condition(model, text: str | None, n: int) -> torch.Tensor | None:
+        """n copies of the user's caption as the model's token ids (None: its example captions in turn);
+        an empty caption, or a word the model never read, is one line."""
+        if text is None:
+            return None
+        return token_ids(model.info.vocab, [text], model.device, strict=True).expand(n, -1)
 
     def translations(self, model, ds, n: int) -> tuple[torch.Tensor, int]:
         """A translator's grid of held-out images: about n/6 test images of A, their translations into B and

@@ -30,6 +30,7 @@ MODELS = {
     "cgan": "adversarial.cgan:ConditionalGAN",
     "cyclegan": "adversarial.cyclegan:CycleGAN",
     "discogan": "adversarial.discogan:DiscoGAN",
+    "text2img": "adversarial.text2img:TextToImage",
     "ddpm": "diffusion.ddpm:DDPM",
     "realnvp": "flows.realnvp:RealNVP",
     "glow": "flows.glow:Glow",
