@@ -26,6 +26,22 @@ def genlab(*argv) -> int:
     return main([str(a) for a in argv])
 
 
+def refused(capsys, argv, *words) -> str:
+    """Runs `genlab ARGV` and asserts it was refused in one line naming each of `words`, with status 2 and no
+    traceback; returns the line."""
+    try:
+        code = genlab(*argv)
+    except SystemExit as e:                   # argparse's usage errors exit from inside main(), as --help does
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out + err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genlab: error: "), err
+    for w in words:
+        assert str(w) in lines[0], f"{w!r} not named in: {lines[0]}"
+    return lines[0]
+
+
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """Trained runs on digits: name -> path. Small but real: each learns within a few seconds."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import genlab as run_cli
+from conftest import refused
 from genlab.data import load_dataset
 from genlab.data.base import ImageDataset
 from genlab.data.captions import (CLOTHES, DIGIT_ATTRIBUTES, HIGH, LOW, MID, THING_ATTRIBUTES, Scheme, area,
@@ -209,17 +209,6 @@ def test_a_caption_file_pairs_each_image_with_its_caption(tmp_path):
     assert again.content_hash() == ds.content_hash()
     (tmp_path / "captions.txt").write_text((tmp_path / "captions.txt").read_text().replace("shade 3", "shade three"))
     assert load_caption_file(str(tmp_path / "captions.txt")).content_hash() != ds.content_hash()  # captions count
-
-
-def refused(capsys, argv, *words):
-    code = run_cli(*argv)
-    out, err = capsys.readouterr()
-    assert code == 2 and "Traceback" not in out + err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("genlab: error: "), err
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize("fault, words", [
