@@ -14,7 +14,9 @@ this sample count.
 
 Samples are judged as the data the model learnt: a model of binarised pixels is compared with binarised
 images (one fixed draw), and its samples are binary (a Bernoulli draw of each pixel value where a model
-returns probabilities); a model of 8-bit pixels is compared with the dequantised images."""
+returns probabilities); a model of 8-bit pixels is compared with the dequantised images. Memorisation
+compares 8-bit pictures by exact integer distances: samples rounded to the nearest of the 256 levels (as
+when saved), against the training images' own 8-bit values (SampleJudge.pictures)."""
 from __future__ import annotations
 
 import math
@@ -144,13 +146,30 @@ class SampleJudge:
             freq = torch.bincount(ds.train_y, minlength=ds.num_classes).double()
             freq = freq / freq.sum()
         self.data_freq = freq
-        self._train_all = self._test_all = self._train8 = self._d_test = None
+        self._train_all = self._test_all = self._pictures = None
         self.test = real_images(ds.test_x, binarize, n, device, seed=1)
 
     def train_all(self):
         if self._train_all is None:
             self._train_all = real_images(self.ds.train_x, self.binarize, None, self.device)
         return self._train_all
+
+    def pictures(self):
+        """Memorisation compares 8-bit pictures (samples rounded to the nearest of the 256 levels, as when
+        saved): the training images and the test images, as the model saw them (binarised, in palette colours)
+        or before dequantisation (8-bit runs); the training images made ready for the exact integer search
+        (neighbours.eight_bit); the test images' distances to them. Computed once: every run shares them."""
+        if self._pictures is None:
+            if self.binarize == "none":
+                idx = _subset(len(self.ds.test_x), self.n, 1)
+                train = self.ds.train_x.to(self.device).float() / 255
+                test = (self.ds.test_x if idx is None else self.ds.test_x[idx]).to(self.device).float() / 255
+            else:
+                train, test = self.train_all(), self.test
+            train8 = eight_bit(train.flatten(1))
+            d_test = nearest(test.flatten(1), train.flatten(1), train8)[0]
+            self._pictures = (train, test, train8, d_test)
+        return self._pictures
 
     def judge(self, images: torch.Tensor, *, memorise_picture=None) -> dict:
         """Figures for a set of images (a model's samples, or real images as the data's own rows), each with
@@ -188,16 +207,14 @@ class SampleJudge:
         if skipped:                     # said in the table, not an error: the other figures stand
             out["skipped"] = skipped
         if "memorisation" in self.metrics and memorise_picture is not None:
-            if self._d_test is None:        # shared by every run of this data: the search is the slow part
-                self._train8 = eight_bit(self.train_all().flatten(1))
-                self._d_test = nearest(self.test.flatten(1).float(), self.train_all().flatten(1).float(),
-                                       self._train8)[0]
-            m = memorisation(images, self.train_all(), self.test, train8=self._train8, d_test=self._d_test)
+            train, test, train8, d_test = self.pictures()
+            pictures = (images.clamp(0, 1) * 255).round() / 255
+            m = memorisation(pictures, train, test, train8=train8, d_test=d_test)
             found = m.pop("_nearest")
             out.update(m)
             out.update(_memorisation_std(m, found[0].double().cpu(), resamples))
             from .memorisation import save_closest_pairs
-            out["memorisation_picture"] = str(save_closest_pairs(images, self.train_all(), found, memorise_picture))
+            out["memorisation_picture"] = str(save_closest_pairs(pictures, train, found, memorise_picture))
         seconds["metrics"] = time.perf_counter() - t
         out["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         return out
