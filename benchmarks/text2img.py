@@ -14,6 +14,9 @@ class in training). Then, on samples:
                      ("a thick seven" against "a thin seven"), drawn with the same noise z: the share of pairs
                      whose measured attribute (stroke width, slant, size; for clothes brightness, area,
                      width) is ordered as the captions say (0.5: the words do nothing), held-out pairs aside
+  caption diversity  each class's plain caption ("a seven") drawn --pairs times with different noise z: the
+                     mean pairwise distance of those samples over that of the class's real test images
+                     (0: one image per caption whatever z; about 1: as varied as the class's own drawings)
   novel captions     each held-out combination said in a caption ("a thick seven", never seen): the class
                      accuracy of its samples, and its attribute agreement against the opposite (seen) word
 
@@ -43,6 +46,7 @@ from genlab.data.captions import HIGH, LOW, MID, parse_holdout, scheme_for, spli
 from genlab.data.images import save_grid
 from genlab.evaluation.features import builtin_network
 from genlab.models import get_model_class
+from genlab.models.adversarial.indicators import mean_pairwise_distance
 
 HOLDOUT = {"digits": "thick 7, thin 3, slanted 4, upright 9, large 2, small 8",
            "clothes": "bright coat, dark t-shirt, wide dress, narrow bag, large sneaker, small pullover"}
@@ -108,6 +112,17 @@ def measure_runs(t2i, cgan, ds, args, out: Path) -> dict:
         cgan_hits.append(read(network, draw(cgan, len(y), args.seed + s, y)) == labels[part])
     result = {"class_accuracy": share(torch.cat(t2i_hits)), "cgan_class_accuracy": share(torch.cat(cgan_hits)),
               "samples_per_model": len(idx), "classifier": network.name}
+
+    # Caption diversity: one caption, many z, against the spread of that class's real images.
+    ratios = []
+    for k in range(ds.num_classes):
+        tokens = token_ids(t2i.info.vocab, [caption(scheme, k, 0, MID, rng)], t2i.device)
+        real = ds.test_x[ds.test_y == k][:args.pairs].float() / 255
+        ratios.append(mean_pairwise_distance(draw(t2i, args.pairs, args.seed + k, tokens).cpu())
+                      / mean_pairwise_distance(real))
+    mean = sum(ratios) / len(ratios)
+    se = (sum((r - mean) ** 2 for r in ratios) / max(len(ratios) - 1, 1) / len(ratios)) ** 0.5
+    result["caption_diversity"] = (mean, se)
 
     # Attribute agreement of seen combinations, per attribute over the classes.
     held_pairs = {(c, a) for c, a, _ in held}
@@ -188,6 +203,8 @@ def main() -> None:
     print(f"\nclass accuracy ({r['samples_per_model']} samples each)")
     print(f"  text2img, the captions of test images   {_f(r['class_accuracy'])}")
     print(f"  cgan, the same classes by label         {_f(r['cgan_class_accuracy'])}")
+    print(f"\ncaption diversity (one caption, many z; 1 = as varied as the class's images)  "
+          f"{_f(r['caption_diversity'])}")
     print("\nattribute agreement (same-noise pairs ordered as the words say; 0.5 = the words do nothing)")
     for name, fig in r["attribute_agreement"].items():
         print(f"  {name:14s} {_f(fig)}")

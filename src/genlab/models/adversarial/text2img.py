@@ -19,6 +19,16 @@ GAN-INT (`interpolation` > 0): G also fools D on the halfway codes between two c
 ½(φ(t₁) + φ(t₂)), for which no image exists: the paper's way of filling the gaps between the captions
 seen, which helps new combinations of words (its GAN-INT-CLS was its best model).
 
+Mode seeking (`diversity` > 0; Mao et al. 2019, "Mode Seeking Generative Adversarial Networks for Diverse
+Image Synthesis"): a caption says what to draw, not every stroke, yet nothing in GAN-CLS makes G use z,
+and without this term G drew one image per caption whatever z, the share of its features' variance that z
+makes falling layer by layer (about 40% after its first layer, 4% in the image). So G draws each caption
+of the batch with two noises z₁, z₂ (D judges both) and also minimises
+    λ_ms / (mean|G(z₁, t) − G(z₂, t)| / mean|z₁ − z₂| + ε)
+with the paper's λ_ms = 1 and ε = 1e-5: the images of one caption must differ as their noises do, in all
+that the caption leaves open. Small nets trained fast bear less: at ten times the learning rate, a net of
+128 units learns the classes slowly at 1 and well at 0.2.
+
 The sentence encoder learns with D (D's optimiser holds it): telling matched pairs from mismatched ones is
 D's task, and it is what makes the code say what the caption says; G reads the codes as they are.
 
@@ -44,6 +54,7 @@ from .indicators import accuracy
 from .nets import MLPDiscriminator, dcgan_init, dcgan_plan
 
 HALFWAY = 0.5       # β of GAN-INT: the paper's halfway points
+MS_EPS = 1e-5       # MSGAN's ε
 
 
 @dataclass
@@ -53,6 +64,8 @@ class Text2ImgConfig(NetConfig):
     text_dim: int = option(128, "numbers G and D each compress the caption's code to (the paper's 128)", low=1)
     interpolation: float = option(1.0, "weight of GAN-INT's term: G fools D on codes halfway between two "
                                        "captions (0: GAN-CLS alone)", low=0.0)
+    diversity: float = option(1.0, "weight of MSGAN's mode-seeking term: G's images of one caption must differ as "
+                                   "their noises z do, so that a caption has many drawings (0: off)", low=0.0)
     holdout: str = option("", "class and attribute pairs never said in the captions genlab writes, e.g. 'thick 7, "
                               "small 3': their images are captioned without that word, so that 'a thick seven' "
                               "is a caption never seen in training")
@@ -70,6 +83,12 @@ class SentenceEncoder(nn.Module):
         states, _ = self.gru(self.embed(tokens))
         last = (tokens != PAD).sum(1).clamp_min(1) - 1        # padding comes after: the state there is unchanged
         return states[torch.arange(len(tokens), device=tokens.device), last]
+
+
+def mode_seeking(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+    """MSGAN's term for images a, b drawn from noises za, zb with the same conditions: 1 / (the images'
+    mean absolute difference over the noises' + ε), least when the images differ as much as the noises."""
+    return 1 / ((a - b).abs().mean() / (za - zb).abs().mean() + MS_EPS)
 
 
 def compress(hidden: int, text_dim: int) -> nn.Module:
@@ -229,8 +248,16 @@ class TextToImage(AdversarialModel):
             with torch.no_grad():
                 code = self.encoder(tokens)
             n = len(code)
-            loss = F.softplus(-self.discriminator(self.generator(self._noise(n), code), code)).mean()
+            # Mode seeking draws each caption with two noises, in one pass (batch norm sees both); D judges all.
+            draws = 2 if self.config.diversity > 0 else 1
+            z, codes = self._noise(draws * n), code.repeat(draws, 1)
+            fake = self.generator(z, codes)
+            loss = F.softplus(-self.discriminator(fake, codes)).mean()
             logs = {"g_loss": loss.item()}
+            if draws == 2:
+                seeking = mode_seeking(fake[:n], fake[n:], z[:n], z[n:])
+                loss = loss + self.config.diversity * seeking
+                logs["g_ms_loss"] = seeking.item()
             if self.config.interpolation > 0 and n > 1:
                 mixed = HALFWAY * code + (1 - HALFWAY) * code[self._others(tokens)]
                 between = F.softplus(-self.discriminator(self.generator(self._noise(n), mixed), mixed)).mean()
