@@ -57,7 +57,7 @@ class EightBit(NamedTuple):
 def eight_bit(x: torch.Tensor) -> EightBit | None:
     """`x` ready for `nearest`'s integer path, or None where its values are not 8-bit levels or too many for
     int32 (‖b‖² − 2a·b stays within it for images of up to 43,690 values)."""
-    q = levels(x) if 3 * x[0].numel() * 128 * 128 < 2 ** 31 else None
+    q = levels(x) if len(x) and 3 * x[0].numel() * 128 * 128 < 2 ** 31 else None
     return None if q is None else EightBit(q.T.contiguous(), q.int().pow(2).sum(1, dtype=torch.int32))
 
 
