@@ -14,7 +14,8 @@ Translators (conditioned on a second domain of images) train on DATA+--data-b; m
 data (text, audio, video) are left out, and said so.
 
     python benchmarks/speed.py --data mnist fashion-mnist --json speed.json
-    python benchmarks/speed.py --device cuda --amp bf16 --threads 16
+    python benchmarks/speed.py --precision bf16 --compile       # as `genlab train --precision bf16 --compile`
+    python benchmarks/speed.py --device cuda --precision bf16 --threads 16
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from genlab import modalities
 from genlab.errors import UserError
 from genlab.models.base import make_config
 from genlab.models.registry import get_model_class, model_names
+from genlab.training.acceleration import PRECISIONS, autocast, compile_networks
 from genlab.training.optim import ManagedOptimizer
 from genlab.training.trainer import resolve_device
 
@@ -87,15 +89,11 @@ def seconds(fn, dev) -> float:
     return time.perf_counter() - t
 
 
-def autocast(dev, amp: str):
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp == "bf16")
-
-
-def matmul_peak(dev, amp: str, passes: int) -> float:
-    """GFLOP/s of one large square matmul (bf16 under --amp bf16, else fp32): what the models are measured
-    against, taken in the same run so that the machine's load that day is in both."""
+def matmul_peak(dev, precision: str, passes: int) -> float:
+    """GFLOP/s of one large square matmul (bf16 under --precision bf16, else fp32): what the models are
+    measured against, taken in the same run so that the machine's load that day is in both."""
     size = 8192 if dev.type == "cuda" else 2048
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float32
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = (torch.randn(size, size, device=dev, dtype=dtype) for _ in range(2))
     seconds(lambda: a @ b, dev)                                   # warm-up: the kernels' first call
     t = statistics.median(seconds(lambda: a @ b, dev) for _ in range(max(passes, 5)))
@@ -137,7 +135,7 @@ def training_unit(model, train, opts, args):
     if model.trains_by_epoch:
         epochs = itertools.count()
         return (lambda: model.train_epoch(train, next(epochs))), (lambda n: n * train.num_images())
-    batches = iter(drawn(train, 1 + args.warmup + args.passes * args.steps))
+    batches = iter(drawn(train, 1 + args.warmup + args.compile + args.passes * args.steps))
     sizes: list[int] = []
 
     def unit():
@@ -152,12 +150,15 @@ def train_rate(model, train, opts, args, dev) -> tuple[float, float]:
     model.train()
     unit, images = training_unit(model, train, opts, args)
     counted, timed = (1, 1) if model.trains_by_epoch else (args.warmup, args.steps)
-    with autocast(dev, args.amp):
+    with autocast(dev, args.precision):
         unit()
-        with Flops() as flops:
+        with Flops() as flops:                      # eager: the counter sees each product
             for _ in range(counted):
                 unit()
         per_image = flops.total / images(counted)
+        if args.compile:
+            compile_networks(model)
+            unit()                                  # the compiler's wait, untimed
         rates = []
         for _ in range(args.passes):                # images after the clock: a short last batch counts less
             t = seconds(lambda: [unit() for _ in range(timed)], dev)
@@ -173,12 +174,11 @@ def sample_rate(model, modality, ds, args, dev) -> tuple[float, float, int]:
     g = torch.Generator().manual_seed(0)
     given = modality.as_input(model, ds.a.test_x[:args.sample_n]) if model.conditioning == "image" else None
     draw = lambda n: modality.draw(model, n, g, condition=None if given is None else given[:n])
-    with autocast(dev, args.amp):
-        with Flops() as flops:
-            first = seconds(lambda: draw(2), dev)
-        most = args.sample_n if given is None else len(given)
-        n = max(2, min(most, int(args.sample_seconds * 2 / first)))
-        rates = [n / seconds(lambda: draw(n), dev) for _ in range(args.passes)]
+    with Flops() as flops:              # float32, as `genlab sample` draws: --precision is training's
+        first = seconds(lambda: draw(2), dev)
+    most = args.sample_n if given is None else len(given)
+    n = max(2, min(most, int(args.sample_seconds * 2 / first)))
+    rates = [n / seconds(lambda: draw(n), dev) for _ in range(args.passes)]
     return statistics.median(rates), flops.total / 2, n
 
 
@@ -227,7 +227,9 @@ def main() -> None:
     p.add_argument("--models", nargs="+", help="image models to time (default: all)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--amp", choices=("off", "bf16"), default="off", help="bf16 autocast (default off)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default) or bf16: `genlab train --precision`'s bfloat16 autocast")
+    p.add_argument("--compile", action="store_true", help="time training as `genlab train --compile` runs it")
     p.add_argument("--batch-size", type=int, help="training batch (default: each model's own)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps, FLOPs counted over them (default 5)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps a pass (default 20)")
@@ -245,10 +247,10 @@ def main() -> None:
     names, skipped = chosen_models(args)
     torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
-    peak = matmul_peak(dev, args.amp, args.passes)
+    peak = matmul_peak(dev, args.precision, args.passes)
     device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     print(f"{torch.get_num_threads()} thread(s), torch {torch.__version__}, genlab {genlab.__version__}, {device}, "
-          f"amp {args.amp}; matmul peak {peak:.1f} GFLOP/s")
+          f"{args.precision}{', compiled' * args.compile}; matmul peak {peak:.1f} GFLOP/s")
     if skipped:
         print(f"left out, not image models: {', '.join(skipped)}")
     loaded: dict = {}
@@ -260,7 +262,7 @@ def main() -> None:
         print_table(spec, tables[spec])
     if args.json:
         args.json.write_text(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__,
-                                         "device": device, "amp": args.amp, "peak_gflop_s": peak,
+                                         "device": device, "precision": args.precision, "compile": args.compile, "peak_gflop_s": peak,
                                          "tables": tables}, indent=2) + "\n")
 
 

@@ -1,5 +1,6 @@
 """The trainer's options: what config.json's "train" holds, and the command-line flags for the ones any
-model can use (clipping, learning-rate schedule, weight averaging, step checkpoints, TensorBoard)."""
+model can use (clipping, learning-rate schedule, weight averaging, step checkpoints, TensorBoard, mixed
+precision, compilation)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ import importlib.util
 from dataclasses import asdict, dataclass
 
 from ..errors import UserError
+from .acceleration import PRECISIONS
 
 SCHEDULES = ("constant", "cosine", "linear", "hold-linear")
 LOGS = ("jsonl", "tensorboard")
@@ -27,6 +29,8 @@ class TrainOptions:
     ema: float = 0.0             # decay of an average of the weights, which is sampled and saved (0: off)
     checkpoint_every: int = 0    # also checkpoint every N optimiser steps inside an epoch (0: at epoch ends only)
     log: str = "jsonl"           # or "tensorboard": event files under RUN/tensorboard/ as well
+    precision: str = "fp32"      # or "bf16": training steps under bfloat16 autocast (acceleration.py)
+    compile: bool = False        # torch.compile the model's networks (acceleration.py)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -58,6 +62,10 @@ def check_option(name: str, value) -> None:
     if name in ("warmup_steps", "checkpoint_every") and (isinstance(value, bool) or not isinstance(value, int)
                                                           or value < 0):
         raise UserError(f"{flag} must be a whole number from 0, not {value!r}")
+    if name == "precision" and value not in PRECISIONS:
+        raise UserError(f"{flag} must be one of {', '.join(PRECISIONS)}, not {value!r}")
+    if name == "compile" and not isinstance(value, bool):
+        raise UserError(f"{flag} is on or off, not {value!r}")
     if name == "ema" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1):
         raise UserError(f"{flag} must be from 0 (off) to below 1, e.g. 0.999, not {value!r}")
 
@@ -95,6 +103,12 @@ def add_trainer_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-every", dest="checkpoint_every", type=_parser(int, "checkpoint_every"),
                    metavar="STEPS", help="also checkpoint every STEPS steps inside an epoch, so a long epoch "
                                          "resumes where it stopped (0: at epoch ends only, the default)")
+    g.add_argument("--precision", dest="precision", choices=PRECISIONS,
+                   help="fp32 (default), or bf16: each training step's matrix products and convolutions in "
+                        "bfloat16 (faster on GPUs and on CPUs with AVX-512 BF16; weights and test figures "
+                        "stay float32)")
+    g.add_argument("--compile", dest="compile", action="store_const", const=True,
+                   help="torch.compile the model's networks: faster steps after tens of seconds of compiling")
     g.add_argument("--log", dest="log", choices=LOGS,
                    help="jsonl (default): metrics.jsonl and steps.jsonl; tensorboard: also TensorBoard event "
                         "files under RUN/tensorboard/ (needs pip install tensorboard)")

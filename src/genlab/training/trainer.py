@@ -1,7 +1,7 @@
 """One training loop for every model: epochs of `train_step` (or the model's own `train_epoch`), a test
 figure after each, and callbacks around it (logs, checkpoints, sample files, curves, TensorBoard). Options
 any model can use: gradient clipping, a learning-rate schedule, an average of the weights, checkpoints
-inside an epoch (see options.py).
+inside an epoch, bfloat16 mixed precision and compilation (see options.py and acceleration.py).
 
 Reproducible by construction: every epoch reseeds the global RNG and the batch order from (seed, epoch),
 so a run resumed from the checkpoint of epoch k replays epochs k+1… exactly as an uninterrupted run. A
@@ -27,6 +27,7 @@ from ..errors import UserError
 from ..evaluation.likelihood import test_figures
 from ..models.base import GenerativeModel
 from ..runs import PREVIOUS_TRAINER, Run
+from .acceleration import autocast, compile_networks
 from .callbacks import Callback, Checkpoint, Curves, MetricsLog, SampleFile, TensorBoard, write_grid
 from .distributed import Processes, current
 from .ema import EMA
@@ -87,6 +88,8 @@ class Trainer:
         self.optimizers = {k: ManagedOptimizer(o, opts.clip_grad, factor, average)
                            for k, o in model.configure_optimizers(opts.lr).items()}
         self.ema = EMA(model, opts.ema) if opts.ema > 0 else None
+        if opts.compile:
+            compile_networks(model)
         self.callbacks: list[Callback] = [MetricsLog(), *([TensorBoard()] if opts.log == "tensorboard" else []),
                                           Checkpoint(), SampleFile(write_samples or write_grid), Curves(),
                                           *(callbacks or [])] if self.procs.is_main else [Checkpoint()]
@@ -258,7 +261,8 @@ class Trainer:
         for i, batch in enumerate(batches, start=pos["steps"]):
             n = totals[i] if totals else len(batch)
             self.procs.weight = len(batch) / n
-            logs = self.model.train_step(batch, self.optimizers)
+            with autocast(self.model.device, self.opts.precision):
+                logs = self.model.train_step(batch, self.optimizers)
             if self.step == 0:             # weights set from a first batch (Glow's actnorm, an RBM's biases):
                 self.procs.same_model(self.model)      # process 0's share's, on every process
             logs, tokens = self.procs.mean_logs(logs, int(batch.lengths.sum()) if batch.lengths is not None else 0)
