@@ -1,0 +1,223 @@
+"""Benchmark: genlab's training step beside the best public code's own training loop, on the same network
+where it can be the same, in one run: random binary (or [-1, 1]) 28×28 images, batch 64, the passes
+interleaved (each round times every entry once), medians.
+
+The anchors are other people's code, not part of genlab: give the folders of your own checkouts.
+  --pytorch-generative PATH   a checkout of pytorch-generative (EugenHotaj on GitHub). Its models are imported
+                              from PATH without the package's __init__ (which needs torchvision); each step is
+                              its Trainer's own `_train_one_batch` with its reproduce() loss, optimiser and
+                              learning-rate schedule.
+  --pytorch-gan PATH          a checkout of PyTorch-GAN (eriklindernoren on GitHub). implementations/dcgan/dcgan.py
+                              is a script that trains on import, so its Generator, Discriminator and weight
+                              initialisation are taken from its source (its `opt` set to the script's
+                              defaults), and a step is the script's loop body: a generator step, then a
+                              discriminator step, BCE on sigmoid outputs.
+
+Rows (an anchor's folder missing: its rows are left out):
+  pixelcnn         pg PixelCNN(n_residual=15, residual_channels=16, head_channels=32) and genlab's pixelcnn
+                   with channels=32 blocks=15 head=32: both 53,569 parameters, the same layers
+  gated-pixelcnn   pg GatedPixelCNN(n_gated=10, gated_channels=128, head_channels=32) and genlab's
+                   gated-pixelcnn with channels=128 layers=10 head=32
+  vae              pg VAE as reproduce() builds it and genlab's vae at its defaults: different networks,
+                   compared by achieved GFLOP/s
+  dcgan            PyTorch-GAN's DCGAN at 32×32 and genlab's dcgan at 32×32: different networks, GFLOP/s
+Each genlab network is timed as `genlab train` runs it: fp32, --precision bf16, --compile, and both.
+
+    python benchmarks/anchors.py --pytorch-generative ~/src/pytorch-generative --pytorch-gan ~/src/PyTorch-GAN
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import statistics
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import torch
+from speed import Flops, Parser, matmul_peak, seconds
+from torch.nn import functional as F
+
+import genlab
+from genlab.data.base import DataInfo
+from genlab.data.batch import Batch
+from genlab.errors import UserError
+from genlab.models.base import make_config
+from genlab.models.registry import get_model_class
+from genlab.training.acceleration import autocast, compile_networks
+from genlab.training.optim import ManagedOptimizer
+
+BATCH = 64
+GENLAB_NETS = {"pixelcnn": ("pixelcnn", {"channels": "32", "blocks": "15", "head": "32"}, 28, "binary"),
+               "gated-pixelcnn": ("gated-pixelcnn", {"channels": "128", "layers": "10", "head": "32"}, 28, "binary"),
+               "vae": ("vae", {}, 28, "binary"),
+               "dcgan": ("dcgan", {}, 32, "continuous")}
+ANCHOR_SIZE = {"vae": 32}                  # pg's VAE trains on MNIST resized to 32×32
+MODES = (("fp32", False), ("bf16", False), ("fp32", True), ("bf16", True))
+
+
+def data(size: int, pixels: str, g: torch.Generator) -> torch.Tensor:
+    x = (torch.rand(BATCH, 1, size, size, generator=g) < 0.3).float()
+    return x if pixels == "binary" else x * 2 - 1
+
+
+# ---- the anchors: their own code, imported from the user's checkouts ----
+
+def import_pytorch_generative(root: Path):
+    """pytorch_generative's modules from `root`, its package __init__ files skipped."""
+    for name in ("pytorch_generative", "pytorch_generative.models"):
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            module.__path__ = [str(root / name.replace(".", "/"))]
+            sys.modules[name] = module
+    from pytorch_generative import trainer
+    from pytorch_generative.models.autoregressive.gated_pixel_cnn import GatedPixelCNN
+    from pytorch_generative.models.autoregressive.pixel_cnn import PixelCNN
+    from pytorch_generative.models.vae.vae import VAE
+    return trainer.Trainer, {"pixelcnn": (lambda: PixelCNN(1, 1, n_residual=15, residual_channels=16, head_channels=32),
+                                          1e-3, 0.999977, "bernoulli"),
+                             "gated-pixelcnn": (lambda: GatedPixelCNN(1, 1, n_gated=10, gated_channels=128,
+                                                                      head_channels=32), 1e-3, 0.9999, "bernoulli"),
+                             "vae": (lambda: VAE(1, 1, latent_channels=16, strides=[2, 2, 2, 2], hidden_channels=64,
+                                                 residual_channels=32), 5e-4, None, "elbo")}
+
+
+def pg_step(trainer_cls, build, lr, decay, loss):
+    """pytorch-generative's training step: its Trainer's `_train_one_batch`, reproduce()'s loss."""
+    def bernoulli(x, _, preds):
+        return F.binary_cross_entropy_with_logits(preds.view(len(x), -1), x.view(len(x), -1),
+                                                  reduction="none").sum(1).mean()
+
+    def elbo(x, _, preds):
+        preds, kl = preds
+        recon = F.binary_cross_entropy_with_logits(preds, x, reduction="none").sum((1, 2, 3))
+        return {"recon_loss": recon.mean(), "kl_div": kl.mean(), "loss": (recon + kl).mean()}
+    torch.manual_seed(0)
+    model = build()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.MultiplicativeLR(opt, lambda _: decay) if decay else None
+    t = trainer_cls(model=model, loss_fn=bernoulli if loss == "bernoulli" else elbo, optimizer=opt,
+                    train_loader=None, eval_loader=None, lr_scheduler=sched,
+                    log_dir=tempfile.mkdtemp(prefix="anchor-"), n_gpus=0)
+    return model, lambda x: t._train_one_batch(x, None)
+
+
+def pytorch_gan_dcgan(root: Path):
+    """PyTorch-GAN's DCGAN: its classes from the script's source, and its loop body as a step."""
+    source = (root / "implementations" / "dcgan" / "dcgan.py").read_text()
+    tree = ast.parse(source)
+    keep = [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))]
+    scope = {"torch": torch, "nn": torch.nn, "F": F,
+             "opt": argparse.Namespace(img_size=32, latent_dim=100, channels=1, lr=2e-4, b1=0.5, b2=0.999)}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "dcgan.py", "exec"), scope)   # noqa: S102
+    torch.manual_seed(0)
+    G, D = scope["Generator"](), scope["Discriminator"]()
+    G.apply(scope["weights_init_normal"])
+    D.apply(scope["weights_init_normal"])
+    o = scope["opt"]
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.b1, o.b2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.b1, o.b2))
+    bce = torch.nn.BCELoss()
+
+    def step(real):
+        valid, fake = torch.ones(len(real), 1), torch.zeros(len(real), 1)
+        opt_g.zero_grad()
+        gen = G(torch.randn(len(real), o.latent_dim))
+        g_loss = bce(D(gen), valid)
+        g_loss.backward()
+        opt_g.step()
+        opt_d.zero_grad()
+        d_loss = (bce(D(real), valid) + bce(D(gen.detach()), fake)) / 2
+        d_loss.backward()
+        opt_d.step()
+        return d_loss.item(), g_loss.item()
+    return torch.nn.ModuleList([G, D]), step
+
+
+# ---- genlab ----
+
+def genlab_step(row: str, precision: str, compiled: bool):
+    name, settings, size, pixels = GENLAB_NETS[row]
+    cls = get_model_class(name)
+    torch.manual_seed(0)
+    model = cls(make_config(cls.Config, settings), DataInfo((1, size, size), 10, pixels))
+    clip = cls.default_train.get("clip_grad", 0.0)
+    opts = {k: ManagedOptimizer(o, clip) for k, o in model.configure_optimizers(cls.default_lr).items()}
+    if compiled:
+        compile_networks(model)
+    model.train()
+
+    def step(x):
+        with autocast(torch.device("cpu"), precision):
+            return model.train_step(Batch(x), opts)
+    return model, step
+
+
+def main() -> None:
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pytorch-generative", type=Path, help="a checkout of pytorch-generative")
+    p.add_argument("--pytorch-gan", type=Path, help="a checkout of PyTorch-GAN")
+    p.add_argument("--rows", nargs="+", default=list(GENLAB_NETS), choices=list(GENLAB_NETS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per entry a round (default 5)")
+    p.add_argument("--passes", type=int, default=3, help="interleaved rounds; medians shown (default 3)")
+    args = p.parse_args()
+    if args.threads < 1 or args.steps < 1 or args.passes < 1:
+        raise UserError("--threads, --steps and --passes must be positive")
+    for flag, path in (("--pytorch-generative", args.pytorch_generative), ("--pytorch-gan", args.pytorch_gan)):
+        if path is not None and not path.is_dir():
+            raise UserError(f"{flag} {path}: no such folder")
+    torch.set_num_threads(args.threads)
+    anchors = {}
+    if args.pytorch_generative:
+        trainer_cls, builds = import_pytorch_generative(args.pytorch_generative.resolve())
+        anchors.update({row: pg_step(trainer_cls, *builds[row]) for row in builds if row in args.rows})
+    if args.pytorch_gan and "dcgan" in args.rows:
+        anchors["dcgan"] = pytorch_gan_dcgan(args.pytorch_gan.resolve())
+    if not anchors:
+        raise UserError("no anchor to compare with: give --pytorch-generative PATH and/or --pytorch-gan PATH")
+    g = torch.Generator().manual_seed(0)
+    entries = {}                                    # (row, who) -> (module, step, input)
+    for row in anchors:
+        _, _, size, pixels = GENLAB_NETS[row]
+        x = data(size, pixels, g)
+        entries[row, "anchor"] = (*anchors[row], data(ANCHOR_SIZE.get(row, size), pixels, g))
+        for precision, compiled in MODES:
+            who = precision + (" compiled" if compiled else "")
+            entries[row, who] = (*genlab_step(row, precision, compiled), x)
+    flops, times = {}, {k: [] for k in entries}
+    for key, (module, step, x) in entries.items():
+        print(f"warming up {key[0]} {key[1]}", file=sys.stderr, flush=True)
+        step(x)                                      # first calls (and the compiler's wait)
+        with Flops() as f:
+            step(x)
+        flops[key] = f.total / BATCH
+    fp32_peak, bf16_peak = matmul_peak(torch.device("cpu"), "fp32", 3), matmul_peak(torch.device("cpu"), "bf16", 3)
+    for r in range(args.passes):
+        print(f"round {r + 1}/{args.passes}", file=sys.stderr, flush=True)
+        for key, (module, step, x) in entries.items():
+            times[key].append(seconds(lambda: [step(x) for _ in range(args.steps)], torch.device("cpu")) / args.steps)
+    print(f"\n{args.threads} thread(s), batch {BATCH}, {args.passes} interleaved rounds of {args.steps} steps, medians; "
+          f"torch {torch.__version__}, genlab {genlab.__version__}; matmul peak fp32 {fp32_peak:.0f}, "
+          f"bf16 {bf16_peak:.0f} GFLOP/s")
+    print(f"{'network':15s} {'who':22s} {'parameters':>11s} {'img/s':>8s} {'GFLOP/s':>8s} {'% peak':>6s} "
+          f"{'÷ anchor (img/s)':>16s} {'÷ anchor (GFLOP/s)':>18s}")
+    for row in anchors:
+        base = None
+        for key in [k for k in entries if k[0] == row]:
+            module = entries[key][0]
+            t = statistics.median(times[key])
+            ips, gflops = BATCH / t, BATCH / t * flops[key] / 1e9
+            peak = bf16_peak if "bf16" in key[1] else fp32_peak
+            base = base or (ips, gflops)
+            who = ("pytorch-generative" if row != "dcgan" else "PyTorch-GAN") if key[1] == "anchor" \
+                else f"genlab {key[1]}"
+            print(f"{row:15s} {who:22s} {sum(q.numel() for q in module.parameters()):>11,} {ips:>8.1f} "
+                  f"{gflops:>8.1f} {100 * gflops / peak:>6.1f} {ips / base[0]:>16.2f} {gflops / base[1]:>18.2f}")
+    print("% peak: of the fp32 matmul peak for fp32 entries, of the bf16 one for bf16 entries. The same network "
+          "(pixelcnn, gated-pixelcnn): compare img/s; different networks (vae, dcgan): compare GFLOP/s.")
+
+
+if __name__ == "__main__":
+    genlab.api.run_script(main)
