@@ -7,11 +7,11 @@ The anchors are other people's code, not part of genlab: give the folders of you
                               from PATH without the package's __init__ (which needs torchvision); each step is
                               its Trainer's own `_train_one_batch` with its reproduce() loss, optimiser and
                               learning-rate schedule.
-  --pytorch-gan PATH          a checkout of PyTorch-GAN (eriklindernoren on GitHub). implementations/dcgan/dcgan.py
-                              is a script that trains on import, so its Generator, Discriminator and weight
-                              initialisation are taken from its source (its `opt` set to the script's
-                              defaults), and a step is the script's loop body: a generator step, then a
-                              discriminator step, BCE on sigmoid outputs.
+  --pytorch-gan PATH          a checkout of PyTorch-GAN (eriklindernoren on GitHub). Its implementations/NAME/
+                              NAME.py are scripts that train on import, so their Generator, Discriminator
+                              and helpers are taken from the source (`opt` set to each script's defaults),
+                              and a step is the script's loop body: dcgan a generator then a discriminator
+                              step; wgan and wgan_gp a critic step, and a generator step every fifth.
 
 Rows (an anchor's folder missing: its rows are left out):
   pixelcnn         pg PixelCNN(n_residual=15, residual_channels=16, head_channels=32) and genlab's pixelcnn
@@ -21,6 +21,7 @@ Rows (an anchor's folder missing: its rows are left out):
   vae              pg VAE as reproduce() builds it and genlab's vae at its defaults: different networks,
                    compared by achieved GFLOP/s
   dcgan            PyTorch-GAN's DCGAN at 32×32 and genlab's dcgan at 32×32: different networks, GFLOP/s
+  wgan, wgan-gp    PyTorch-GAN's fully connected WGAN and WGAN-GP at 28×28 and genlab's at their defaults
 Each genlab network is timed as `genlab train` runs it: fp32, --precision bf16, --compile, and both.
 
     python benchmarks/anchors.py --pytorch-generative ~/src/pytorch-generative --pytorch-gan ~/src/PyTorch-GAN
@@ -35,6 +36,7 @@ import tempfile
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 from speed import Flops, Parser, matmul_peak, seconds
 from torch.nn import functional as F
@@ -52,7 +54,10 @@ BATCH = 64
 GENLAB_NETS = {"pixelcnn": ("pixelcnn", {"channels": "32", "blocks": "15", "head": "32"}, 28, "binary"),
                "gated-pixelcnn": ("gated-pixelcnn", {"channels": "128", "layers": "10", "head": "32"}, 28, "binary"),
                "vae": ("vae", {}, 28, "binary"),
-               "dcgan": ("dcgan", {}, 32, "continuous")}
+               "dcgan": ("dcgan", {}, 32, "continuous"),
+               "wgan": ("wgan", {}, 28, "continuous"),
+               "wgan-gp": ("wgan-gp", {}, 28, "continuous")}
+GAN_ROWS = ("dcgan", "wgan", "wgan-gp")
 ANCHOR_SIZE = {"vae": 32}                  # pg's VAE trains on MNIST resized to 32×32
 MODES = (("fp32", False), ("bf16", False), ("fp32", True), ("bf16", True))
 
@@ -103,27 +108,47 @@ def pg_step(trainer_cls, build, lr, decay, loss):
     return model, lambda x: t._train_one_batch(x, None)
 
 
-def pytorch_gan_dcgan(root: Path):
-    """PyTorch-GAN's DCGAN: its classes from the script's source, and its loop body as a step."""
-    source = (root / "implementations" / "dcgan" / "dcgan.py").read_text()
-    tree = ast.parse(source)
+def script_networks(root: Path, name: str, **opt):
+    """The Generator and Discriminator of PyTorch-GAN's implementations/NAME/NAME.py, from the script's
+    source (its classes and functions only: the script itself trains on import), `opt` as its defaults."""
+    tree = ast.parse((root / "implementations" / name / f"{name}.py").read_text())
     keep = [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))]
-    scope = {"torch": torch, "nn": torch.nn, "F": F,
-             "opt": argparse.Namespace(img_size=32, latent_dim=100, channels=1, lr=2e-4, b1=0.5, b2=0.999)}
-    exec(compile(ast.Module(body=keep, type_ignores=[]), "dcgan.py", "exec"), scope)   # noqa: S102
+    opt = argparse.Namespace(channels=1, latent_dim=100, **opt)
+    scope = {"torch": torch, "nn": torch.nn, "F": F, "np": np, "autograd": torch.autograd,
+             "Variable": lambda t, **_: t, "Tensor": torch.FloatTensor, "opt": opt,
+             "img_shape": (opt.channels, opt.img_size, opt.img_size)}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), f"{name}.py", "exec"), scope)   # noqa: S102
     torch.manual_seed(0)
     G, D = scope["Generator"](), scope["Discriminator"]()
-    G.apply(scope["weights_init_normal"])
-    D.apply(scope["weights_init_normal"])
-    o = scope["opt"]
-    opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.b1, o.b2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.b1, o.b2))
-    bce = torch.nn.BCELoss()
+    if "weights_init_normal" in scope:
+        G.apply(scope["weights_init_normal"])
+        D.apply(scope["weights_init_normal"])
+    return G, D, opt, scope
 
-    def step(real):
+
+def pytorch_gan(root: Path, row: str):
+    """(networks, step) of PyTorch-GAN's script for `row`: a step is one pass of the script's loop body, with
+    its noise from numpy as the script draws it."""
+    if row == "dcgan":
+        G, D, o, _ = script_networks(root, "dcgan", img_size=32, lr=2e-4, b1=0.5, b2=0.999)
+    elif row == "wgan":
+        G, D, o, _ = script_networks(root, "wgan", img_size=28, lr=5e-5, n_critic=5, clip_value=0.01)
+    else:
+        G, D, o, scope = script_networks(root, "wgan_gp", img_size=28, lr=2e-4, b1=0.5, b2=0.999, n_critic=5)
+    if row == "wgan":
+        opt_g, opt_d = torch.optim.RMSprop(G.parameters(), lr=o.lr), torch.optim.RMSprop(D.parameters(), lr=o.lr)
+    else:
+        opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.b1, o.b2))
+        opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.b1, o.b2))
+    bce, calls = torch.nn.BCELoss(), [0]
+
+    def noise(n):
+        return torch.FloatTensor(np.random.normal(0, 1, (n, o.latent_dim)))
+
+    def dcgan(real):
         valid, fake = torch.ones(len(real), 1), torch.zeros(len(real), 1)
         opt_g.zero_grad()
-        gen = G(torch.randn(len(real), o.latent_dim))
+        gen = G(noise(len(real)))
         g_loss = bce(D(gen), valid)
         g_loss.backward()
         opt_g.step()
@@ -131,8 +156,30 @@ def pytorch_gan_dcgan(root: Path):
         d_loss = (bce(D(real), valid) + bce(D(gen.detach()), fake)) / 2
         d_loss.backward()
         opt_d.step()
-        return d_loss.item(), g_loss.item()
-    return torch.nn.ModuleList([G, D]), step
+
+    def wasserstein(real):
+        opt_d.zero_grad()
+        z = noise(len(real))
+        fake = G(z)
+        if row == "wgan":
+            d_loss = -torch.mean(D(real)) + torch.mean(D(fake.detach()))
+        else:
+            d_loss = -torch.mean(D(real)) + torch.mean(D(fake)) + \
+                10 * scope["compute_gradient_penalty"](D, real.data, fake.data)
+        d_loss.backward()
+        opt_d.step()
+        if row == "wgan":
+            for p in D.parameters():
+                p.data.clamp_(-o.clip_value, o.clip_value)
+        else:
+            opt_g.zero_grad()
+        if calls[0] % o.n_critic == 0:
+            opt_g.zero_grad()
+            g_loss = -torch.mean(D(G(z)))
+            g_loss.backward()
+            opt_g.step()
+        calls[0] += 1
+    return torch.nn.ModuleList([G, D]), dcgan if row == "dcgan" else wasserstein
 
 
 # ---- genlab ----
@@ -173,8 +220,8 @@ def main() -> None:
     if args.pytorch_generative:
         trainer_cls, builds = import_pytorch_generative(args.pytorch_generative.resolve())
         anchors.update({row: pg_step(trainer_cls, *builds[row]) for row in builds if row in args.rows})
-    if args.pytorch_gan and "dcgan" in args.rows:
-        anchors["dcgan"] = pytorch_gan_dcgan(args.pytorch_gan.resolve())
+    if args.pytorch_gan:
+        anchors.update({row: pytorch_gan(args.pytorch_gan.resolve(), row) for row in GAN_ROWS if row in args.rows})
     if not anchors:
         raise UserError("no anchor to compare with: give --pytorch-generative PATH and/or --pytorch-gan PATH")
     g = torch.Generator().manual_seed(0)
@@ -211,7 +258,7 @@ def main() -> None:
             ips, gflops = BATCH / t, BATCH / t * flops[key] / 1e9
             peak = bf16_peak if "bf16" in key[1] else fp32_peak
             base = base or (ips, gflops)
-            who = ("pytorch-generative" if row != "dcgan" else "PyTorch-GAN") if key[1] == "anchor" \
+            who = ("PyTorch-GAN" if row in GAN_ROWS else "pytorch-generative") if key[1] == "anchor" \
                 else f"genlab {key[1]}"
             print(f"{row:15s} {who:22s} {sum(q.numel() for q in module.parameters()):>11,} {ips:>8.1f} "
                   f"{gflops:>8.1f} {100 * gflops / peak:>6.1f} {ips / base[0]:>16.2f} {gflops / base[1]:>18.2f}")
