@@ -285,10 +285,12 @@ def test_command_line_flags(capsys):
     p = argparse.ArgumentParser(prog="genlab train")
     add_trainer_options(p)
     none = vars(p.parse_args([]))
-    assert all(none[k] is None for k in ("clip_grad", "lr_schedule", "warmup_steps", "ema", "checkpoint_every", "log"))
+    assert all(none[k] is None for k in ("clip_grad", "lr_schedule", "warmup_steps", "ema", "checkpoint_every", "log",
+                                         "precision", "compile"))
     args = p.parse_args(["--clip-grad", "5", "--lr-schedule", "cosine", "--warmup-steps", "100", "--ema", "0.999",
-                         "--checkpoint-every", "500", "--log", "jsonl"])
-    assert TrainOptions(**{k: v for k, v in vars(args).items()}).to_json()["ema"] == 0.999
+                         "--checkpoint-every", "500", "--log", "jsonl", "--precision", "bf16", "--compile"])
+    got = TrainOptions(**{k: v for k, v in vars(args).items()}).to_json()
+    assert (got["ema"], got["precision"], got["compile"]) == (0.999, "bf16", True)
     with pytest.raises(SystemExit):
         p.parse_args(["--ema", "1.5"])
     assert "--ema must be from 0" in capsys.readouterr().err
