@@ -74,3 +74,21 @@ def test_bad_speed_options_are_one_line(field, value):
 
 def test_a_bad_precision_on_the_command_line_is_one_line(capsys):
     refused(capsys, ["train", "vae", "--data", "digits", "--precision", "fp16"], "--precision", "fp16")
+
+
+def test_the_trainer_fuses_adam_and_the_update_is_the_same_to_round_off():
+    from genlab.training.optim import ManagedOptimizer
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    plain = torch.optim.Adam(nets[0].parameters(), lr=1e-2)
+    managed = ManagedOptimizer(torch.optim.Adam(nets[1].parameters(), lr=1e-2))
+    assert managed.param_groups[0]["fused"] and not plain.param_groups[0]["fused"]
+    x = torch.randn(32, 8)
+    for _ in range(20):
+        for net, opt in zip(nets, (plain, managed)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
