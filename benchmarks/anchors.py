@@ -263,7 +263,7 @@ def main() -> None:
             print(f"{row:15s} {who:22s} {sum(q.numel() for q in module.parameters()):>11,} {ips:>8.1f} "
                   f"{gflops:>8.1f} {100 * gflops / peak:>6.1f} {ips / base[0]:>16.2f} {gflops / base[1]:>18.2f}")
     print("% peak: of the fp32 matmul peak for fp32 entries, of the bf16 one for bf16 entries. The same network "
-          "(pixelcnn, gated-pixelcnn): compare img/s; different networks (vae, dcgan): compare GFLOP/s.")
+          "(pixelcnn, gated-pixelcnn): compare img/s; different networks (vae and the GANs): compare GFLOP/s.")
 
 
 if __name__ == "__main__":
