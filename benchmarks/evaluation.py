@@ -25,10 +25,9 @@ from genlab.evaluation import fid as fidmod
 from genlab.evaluation.classifier import cache_folder
 from genlab.evaluation.features import builtin_network
 from genlab.evaluation.memorisation import memorisation
-from genlab.evaluation.neighbours import eight_bit, nearest
 from genlab.evaluation.modes import inception_score, mode_coverage
 from genlab.evaluation.prdc import density_coverage, precision_recall
-from genlab.evaluation.sample_quality import parse_metrics, real_images
+from genlab.evaluation.sample_quality import SampleJudge, parse_metrics, real_images
 
 
 def timed(fn, repeats: int):
@@ -61,17 +60,12 @@ def speed(data: str, n: int, repeats: int, device) -> None:
                lambda: memorisation(pictures, train8_images, test8_images, train8=train8, d_test=d_test))]
     print(f"\n{data}: {len(samples):,} images against {len(reference):,} references, {torch.get_num_threads()} "
           f"thread(s), {device}; median of {repeats}")
-    # As `genlab eval` does (SampleJudge.pictures): memorisation compares 8-bit pictures; the training set
-    # made ready for the integer search and the test images' distances to it are computed once per data set
-    # and shared by every run evaluated on it.
+    # As `genlab eval` does: memorisation compares 8-bit pictures, and SampleJudge.pictures (the training set
+    # made ready for the integer search, the test images' distances to it) is computed once per data set and
+    # shared by every run evaluated on it.
     pictures = (samples.clamp(0, 1) * 255).round() / 255
-    train8_images = ds.train_x.to(device).float() / 255
-    test8_images = ds.test_x[:n].to(device).float() / 255
-
-    def once_per_data_set():
-        ready = eight_bit(train8_images.flatten(1))
-        return ready, nearest(test8_images.flatten(1), train8_images.flatten(1), ready)[0]
-    s, (train8, d_test) = timed(once_per_data_set, repeats)
+    s, (train8_images, test8_images, train8, d_test) = timed(
+        lambda: SampleJudge(ds, "none", n, ["memorisation"], None, device).pictures(), repeats)
     print(f"  {'memorisation set-up, once per data set':42s} {s:8.2f} s   (not in the total: every run shares it)")
     total = 0.0
     for name, fn in steps:

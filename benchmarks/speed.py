@@ -262,8 +262,8 @@ def main() -> None:
         print_table(spec, tables[spec])
     if args.json:
         args.json.write_text(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__,
-                                         "device": device, "precision": args.precision, "compile": args.compile, "peak_gflop_s": peak,
-                                         "tables": tables}, indent=2) + "\n")
+                                         "device": device, "precision": args.precision, "compile": args.compile,
+                                         "peak_gflop_s": peak, "tables": tables}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

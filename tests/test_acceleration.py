@@ -1,6 +1,8 @@
 """The trainer's speed options: bfloat16 mixed precision (the step's convolutions really run in bfloat16,
 the losses stay within a stated tolerance of float32's, the model still learns, the test figures are
 float32's) and torch.compile (the same losses as eager, the same weight names in the checkpoint)."""
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -20,7 +22,6 @@ TINY_PIXELCNN = dict(channels=16, blocks=1, head=16)
 
 
 def losses(run) -> list[float]:
-    import json
     return [json.loads(line)["loss"] for line in (run / "steps.jsonl").read_text().splitlines()]
 
 
