@@ -12,7 +12,7 @@ halved, as the paper's, "to slow down the rate at which D learns relative to G".
 β = (0.5, 0.999)); the paper holds the rate for 100 epochs and decays it linearly to 0 over 100 more:
 here `--lr-schedule linear` by default, the trainer's decay to 0 over the run.
 
-The nets (translation_nets.py) are the paper's, with as many halvings as a small image affords.
+The nets (translation_nets.py) are the paper's, with fewer halvings for small images.
 
 A batch holds the two domains drawn independently (modalities/image.py): `x` domain A, `condition`
 domain B; no image of one is ever paired with an image of the other. The generator step comes first,
