@@ -19,7 +19,9 @@ Rows (an anchor's folder missing: its rows are left out):
   gated-pixelcnn   pg GatedPixelCNN(n_gated=10, gated_channels=128, head_channels=32) and genlab's
                    gated-pixelcnn with channels=128 layers=10 head=32
   vae              pg VAE as reproduce() builds it and genlab's vae at its defaults: different networks,
-                   compared by achieved GFLOP/s
+                   compared by achieved GFLOP/s (genlab's costs a tenth as much per image)
+  vae-128          the same anchor and genlab's vae with channels=128, which costs what the anchor's costs per
+                   training image (389 against 385 MFLOP): different networks of one cost, compared by img/s
   dcgan            PyTorch-GAN's DCGAN at 32×32 and genlab's dcgan at 32×32: different networks, GFLOP/s
   wgan, wgan-gp    PyTorch-GAN's fully connected WGAN and WGAN-GP at 28×28 and genlab's at their defaults
 Each genlab network is timed as `genlab train` runs it: fp32, --precision bf16, --compile, and both.
@@ -54,11 +56,12 @@ BATCH = 64
 GENLAB_NETS = {"pixelcnn": ("pixelcnn", {"channels": "32", "blocks": "15", "head": "32"}, 28, "binary"),
                "gated-pixelcnn": ("gated-pixelcnn", {"channels": "128", "layers": "10", "head": "32"}, 28, "binary"),
                "vae": ("vae", {}, 28, "binary"),
+               "vae-128": ("vae", {"channels": "128"}, 28, "binary"),
                "dcgan": ("dcgan", {}, 32, "continuous"),
                "wgan": ("wgan", {}, 28, "continuous"),
                "wgan-gp": ("wgan-gp", {}, 28, "continuous")}
 GAN_ROWS = ("dcgan", "wgan", "wgan-gp")
-ANCHOR_SIZE = {"vae": 32}                  # pg's VAE trains on MNIST resized to 32×32
+ANCHOR_SIZE = {"vae": 32, "vae-128": 32}                  # pg's VAE trains on MNIST resized to 32×32
 MODES = (("fp32", False), ("bf16", False), ("fp32", True), ("bf16", True))
 
 
@@ -80,12 +83,13 @@ def import_pytorch_generative(root: Path):
     from pytorch_generative.models.autoregressive.gated_pixel_cnn import GatedPixelCNN
     from pytorch_generative.models.autoregressive.pixel_cnn import PixelCNN
     from pytorch_generative.models.vae.vae import VAE
+    vae = (lambda: VAE(1, 1, latent_channels=16, strides=[2, 2, 2, 2], hidden_channels=64, residual_channels=32),
+           5e-4, None, "elbo")
     return trainer.Trainer, {"pixelcnn": (lambda: PixelCNN(1, 1, n_residual=15, residual_channels=16, head_channels=32),
                                           1e-3, 0.999977, "bernoulli"),
                              "gated-pixelcnn": (lambda: GatedPixelCNN(1, 1, n_gated=10, gated_channels=128,
                                                                       head_channels=32), 1e-3, 0.9999, "bernoulli"),
-                             "vae": (lambda: VAE(1, 1, latent_channels=16, strides=[2, 2, 2, 2], hidden_channels=64,
-                                                 residual_channels=32), 5e-4, None, "elbo")}
+                             "vae": vae, "vae-128": vae}
 
 
 def pg_step(trainer_cls, build, lr, decay, loss):
@@ -263,7 +267,8 @@ def main() -> None:
             print(f"{row:15s} {who:22s} {sum(q.numel() for q in module.parameters()):>11,} {ips:>8.1f} "
                   f"{gflops:>8.1f} {100 * gflops / peak:>6.1f} {ips / base[0]:>16.2f} {gflops / base[1]:>18.2f}")
     print("% peak: of the fp32 matmul peak for fp32 entries, of the bf16 one for bf16 entries. The same network "
-          "(pixelcnn, gated-pixelcnn): compare img/s; different networks (vae and the GANs): compare GFLOP/s.")
+          "(pixelcnn, gated-pixelcnn) or the same cost per image (vae-128): compare img/s; different networks "
+          "(vae and the GANs): compare GFLOP/s.")
 
 
 if __name__ == "__main__":
