@@ -19,12 +19,13 @@ independently: modalities/image.py), then measured on the held-out images, where
               source accuracy    the input domain's own classifier reading the inputs (the ceiling)
 
 Every figure is `genlab eval`'s (also in each run's eval.json), with the round trip's error and the
-colour-histogram distances beside it. Each run trains an epoch at a time until its training seconds reach
---minutes (the run stops after the first epoch that reaches it); a run already in --out trains on.
+colour-histogram distances beside it. Each run trains as `genlab train` does at the model's defaults, for its
+own number of steps (cyclegan's learning rate decays over them, so the run's length is fixed from the start),
+or for --epochs; the table gives the training time each took. A run already in --out resumes to its end.
 
-    python benchmarks/translation.py                                  # both pairs, cyclegan, 30 min each
-    python benchmarks/translation.py --pairs pokemon --models cyclegan discogan --minutes 60 --out bench-tr
-    python benchmarks/translation.py --minutes 0.2 --set features=8 --set blocks=1     # a quick check
+    python benchmarks/translation.py                                  # both pairs, cyclegan, at its defaults
+    python benchmarks/translation.py --pairs pokemon --models cyclegan discogan --out bench-tr
+    python benchmarks/translation.py --epochs 1 --set features=8 --set blocks=1     # a quick check
 
 The sprites are © The Pokémon Company: the runs' sample grids stay on this machine.
 """
@@ -37,7 +38,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from budget import metrics, train_for, training_seconds
+from budget import metrics, train_epochs, training_seconds
 
 import genlab
 from genlab.api import settings_from_pairs
@@ -52,20 +53,20 @@ COLUMNS = {"pokemon": [("MAE", "mae", 13), ("identity", "identity_mae", 8), ("co
                       ("identity", "colour_tv_identity", 8), ("cycle", "cycle", 7)]}
 
 
-def trained(model: str, pair: str, minutes: float, out: Path, args, settings: dict) -> Path:
-    """A run of `model` on the two domains of `pair`, trained an epoch at a time to `minutes` of training."""
+def trained(model: str, pair: str, out: Path, args, settings: dict) -> Path:
+    """A run of `model` on the two domains of `pair`, trained for --epochs or the model's own length."""
     a, b = PAIRS[pair]
     size = args.size if pair == "pokemon" and args.size != 40 else None
-    return train_for(model, a, out / f"{model}-{pair}", minutes, data_b=b, size=size, batch_size=args.batch_size,
-                     samples=36, seed=args.seed, threads=torch.get_num_threads(), live=False, device=args.device,
-                     **settings)
+    return train_epochs(model, a, out / f"{model}-{pair}", args.epochs, data_b=b, size=size,
+                        batch_size=args.batch_size, samples=36, seed=args.seed, threads=torch.get_num_threads(),
+                        live=False, device=args.device, **settings)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
     p.add_argument("--models", nargs="+", default=["cyclegan"], choices=["cyclegan", "discogan"])
-    p.add_argument("--minutes", type=float, default=30.0, help="training time per model and pair (default 30)")
+    p.add_argument("--epochs", type=int, help="epochs per model and pair (default: the model's own length)")
     p.add_argument("--size", type=int, choices=(20, 40), default=20, help="sprite size: 20 (area-averaged) or 40")
     p.add_argument("--batch-size", type=int, help="default: the model's")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model setting (all models)")
@@ -74,8 +75,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
-    if not args.minutes > 0 or args.threads < 1:
-        p.error("--minutes and --threads must be positive")
+    if (args.epochs is not None and args.epochs < 1) or args.threads < 1:
+        p.error("--epochs and --threads must be positive")
     fields = {m: _fields(m) for m in args.models}
     for item in args.set:
         key = item.split("=", 1)[0].strip()
@@ -89,7 +90,7 @@ def main() -> None:
     for pair in args.pairs:
         for model in args.models:
             settings = settings_from_pairs(model, [s for s in args.set if s.split("=", 1)[0].strip() in fields[model]])
-            run = trained(model, pair, args.minutes, out, args, settings)
+            run = trained(model, pair, out, args, settings)
             [r] = genlab.evaluate([run], device=args.device, threads=args.threads, live=False)
             rows = metrics(run)
             r.update(pair=pair, epochs=len(rows), steps=rows[-1]["step"], minutes=training_seconds(run) / 60)
