@@ -10,7 +10,7 @@ the authors' code) keeps a generator from changing what is already of its target
 discriminators learn from a pool of the last 50 fakes (translation_nets.ImagePool) and their loss is
 halved, as the paper's, "to slow down the rate at which D learns relative to G". Adam(0.0002,
 β = (0.5, 0.999)); the paper holds the rate for 100 epochs and decays it linearly to 0 over 100 more:
-here `--lr-schedule linear` by default, the trainer's decay to 0 over the run.
+here `--lr-schedule hold-linear` by default: constant for the first half of the run, then linear to 0.
 
 The nets (translation_nets.py) are the paper's, with fewer halvings for small images.
 
