@@ -61,7 +61,7 @@ GENLAB_NETS = {"pixelcnn": ("pixelcnn", {"channels": "32", "blocks": "15", "head
                "wgan": ("wgan", {}, 28, "continuous"),
                "wgan-gp": ("wgan-gp", {}, 28, "continuous")}
 GAN_ROWS = ("dcgan", "wgan", "wgan-gp")
-ANCHOR_SIZE = {"vae": 32, "vae-128": 32}                  # pg's VAE trains on MNIST resized to 32×32
+ANCHOR_SIZE = {"vae": 32, "vae-128": 32}      # pg's VAE trains on MNIST resized to 32×32
 MODES = (("fp32", False), ("bf16", False), ("fp32", True), ("bf16", True))
 
 

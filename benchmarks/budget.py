@@ -24,6 +24,11 @@ def training_seconds(run: Path) -> float:
     return sum(row.get("seconds", 0.0) for row in metrics(run))
 
 
+def resume_options(train: dict) -> dict:
+    """Those of genlab.train's keyword arguments that genlab.resume also takes."""
+    return {k: train[k] for k in ("device", "threads", "live", "quiet") if k in train}
+
+
 def train_for(model: str, data: str, out: Path, minutes: float, *, max_epochs: int = 10_000, **train) -> Path:
     """`model` on `data` in `out`, trained for about `minutes` of training (whole epochs: the last one may
     pass the budget); `train` are genlab.train's keyword arguments (settings, binarize, threads, ...)."""
@@ -32,7 +37,7 @@ def train_for(model: str, data: str, out: Path, minutes: float, *, max_epochs: i
         raise UserError(f"{model} decays its learning rate over the run ({schedule}): train it for a number of "
                         f"epochs, not minutes")
     out = Path(out)
-    common = {k: train[k] for k in ("device", "threads", "live", "quiet") if k in train}
+    common = resume_options(train)
     if not (out / "model.safetensors").is_file():
         genlab.train(model, data, out, epochs=1, **train)
     while training_seconds(out) < minutes * 60 and len(metrics(out)) < max_epochs:
@@ -45,7 +50,7 @@ def train_epochs(model: str, data: str, out: Path, epochs: int | None = None, **
     schedule spans them all; a run already at `out` resumes to the end it was given."""
     out = Path(out)
     if (out / "model.safetensors").is_file():
-        genlab.resume(out, **{k: train[k] for k in ("device", "threads", "live", "quiet") if k in train})
+        genlab.resume(out, **resume_options(train))
     else:
         genlab.train(model, data, out, epochs=epochs, **train)
     return out
