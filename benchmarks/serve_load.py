@@ -250,6 +250,8 @@ TINY = {"vae": ("digits", dict(latent_dim=4, hidden=64)), "cvae": ("digits", dic
         "cyclegan": ("digits", dict(data_b="digits", batch_size=256, features=4, blocks=1, pool_size=5)),
         "vpn": (tiny_clips, dict(encoder_channels=4, encoder_blocks=1, lstm_channels=4, decoder_channels=4,
                                  decoder_layers=2, first_kernel=3, kernel=3, head=4)),
+        "ddpm": ("digits", dict(channels=8, mults=(1,), timesteps=50, bound_timesteps=5, sample_steps=10,
+                                batch_size=256)),
         "wavenet": (tiny_tones, dict(size=200, residual_channels=8, skip_channels=8, head=8, layers=3, stacks=1,
                                      conditional=True))}
 

@@ -34,7 +34,8 @@ SHOTS = os.environ.get("GENLAB_SCREENSHOTS")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     return {p.name: p for p in tiny_runs(tmp_path_factory.mktemp("browsed"),
-                                         ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet"))}
+                                         ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet",
+                                          "ddpm"))}
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,25 @@ def test_picking_a_class_redraws_the_samples(page, server):
     page.select_option("#class-pick", "7")
     page.wait_for_function(f"() => document.querySelector('#sample-image').src !== {before!r}")
     shot(page, "explorer-cvae")
+
+
+def test_a_diffusion_model_gets_a_steps_control_from_its_declaration(page, server):
+    # No web code names ddpm or steps: the control comes from the model's declared sampling settings.
+    open_run(page, server, "ddpm")
+    page.wait_for_function("() => document.querySelector('#sample-image') && document.querySelector('#sample-image').src")
+    steps = page.locator("#sample-steps")
+    assert steps.get_attribute("type") == "number"
+    assert (steps.get_attribute("min"), steps.get_attribute("max")) == ("1", "1000")
+    assert "DDIM" in steps.get_attribute("title")
+    before = src(page, "#sample-image")
+    steps.fill("3")
+    page.click("#sample-go")
+    page.wait_for_function(f"() => document.querySelector('#sample-image').src !== {before!r}")
+    steps.fill("5000")                                      # past the declared bound: one line from the server
+    page.click("#sample-go")
+    page.wait_for_function("() => document.querySelector('#sample-status').textContent.includes('steps')")
+    assert "1000" in page.inner_text("#sample-status").replace(",", "")
+    shot(page, "explorer-ddpm")
 
 
 def test_submitting_two_lines_shows_the_lines_between(page, server, runs):

@@ -278,7 +278,7 @@ def test_sample_takes_steps(ddpm_run, tmp_path):
     assert torch.equal(a, genlab.sample(ddpm_run, 3, steps=5, seed=1))
 
 
-@pytest.mark.parametrize("steps, words", [("0", "--steps must be positive"), ("1001", "--steps must be at most 1,000"),
+@pytest.mark.parametrize("steps, words", [("0", "--steps must be from 1 to 1,000"), ("1001", "--steps must be from 1 to 1,000"),
                                           ("51", "--steps must be from 1 to 50")])
 def test_bad_steps_are_one_line(ddpm_run, tmp_path, capsys, steps, words):
     out = tmp_path / "s.png"

@@ -85,7 +85,7 @@ def test_a_missing_package_says_what_to_install(capsys, tmp_path, monkeypatch):
 
 RUN_CASES = [
     ("text", ["sample", "{}", "--temperature", "0.5", "--greedy"], ["--temperature and --greedy exclude each other"]),
-    ("text", ["sample", "{}", "--temperature", "0"], ["--temperature", "positive", "'0'"]),
+    ("text", ["sample", "{}", "--temperature", "0"], ["--temperature must be from 0.001 to 1,000", "'0'"]),
     ("text", ["sample", "{}", "-o", "lines.png"], ["'lines.png'", ".txt"]),
     ("text", ["sample", "{}", "-o", "sub/lines.txt"], ["sub", "does not exist"]),
     ("text", ["sample", "{}", "--class", "1"], ["--class is for", "image"]),

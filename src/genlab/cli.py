@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 from .errors import UserError
+from .settings import describe_fields
 from .training.options import add_trainer_options
 
 
@@ -39,14 +40,6 @@ def _positive(kind, name, high=None):
 
 # Sizes past these would ask for tens of GB or days: refused with one line, not tried.
 MAX_SAMPLES, MAX_STEPS, MAX_IWAE_K = 100_000, 200, 10_000
-MAX_SAMPLING_STEPS = 1000       # a diffusion's sampling steps: its usual T
-
-
-def _temperature(text):
-    v = _positive(float, "--temperature")(text)
-    if not 1e-3 <= v <= 1e3:
-        raise argparse.ArgumentTypeError(f"--temperature must be from 0.001 to 1000, not {text!r}")
-    return v
 
 
 def _seed(text):
@@ -174,7 +167,30 @@ def _add_train(sub, model_cls, data: str | None = None, batch_size: int | None =
                            help=f"{f.metadata.get('help', '')} (default {f.default!r})")
 
 
-def build_parser(model_cls=None, data: str | None = None, batch_size: int | None = None) -> Parser:
+def _add_sample_settings(p: argparse.ArgumentParser, modality, model_cls) -> None:
+    """A flag per sampling setting the run's modality and model declare, with its meaning and bounds; the
+    value stays text, checked by the modality (settings.check_settings) with the same one-line errors the
+    library and the explorer give."""
+    for owner, title in zip(modality.setting_classes(model_cls), (f"{modality.noun}", model_cls.name)):
+        fields = describe_fields(owner)
+        if not fields:
+            continue
+        g = p.add_argument_group(f"sampling settings of {title}")
+        for f in fields:
+            bounds = ("" if f["low"] is None and f["high"] is None else
+                      f"; {f['low']:g} to {f['high']:,g}" if f["low"] is not None and f["high"] is not None else
+                      f"; at least {f['low']:g}" if f["low"] is not None else f"; at most {f['high']:,g}")
+            choices = f"; one of {', '.join(map(str, f['choices']))}" if f["choices"] else ""
+            if f["type"] == "bool":
+                g.add_argument(f["flag"], dest=f"set__{f['name']}", action="store_const", const="true",
+                               help=f["help"])
+            else:
+                g.add_argument(f["flag"], dest=f"set__{f['name']}", metavar=f["type"].upper(),
+                               help=f"{f['help']}{bounds}{choices}")
+
+
+def build_parser(model_cls=None, data: str | None = None, batch_size: int | None = None,
+                 sample_run: tuple | None = None) -> Parser:
     from .version import __version__
 
     parser = Parser(prog="genlab", description="Deep generative models of every family: one workflow.")
@@ -192,24 +208,9 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
                                           "video runs: NAME.gif, held-out clips continued (default clips.gif), "
                                           "and NAME.png, their frames in rows")
     p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--class", dest="label", type=int, help="class to draw (conditional models)")
-    p.add_argument("--text", help="text-to-image runs (text2img): the caption to draw, e.g. \"a thin upright three\" "
-                                   "(default: the run's example captions in turn)")
-    p.add_argument("--nrow", type=_positive(int, "--nrow", MAX_SAMPLES))
-    p.add_argument("--temperature", type=_temperature,
-                   help="text runs: sample each token from the softmax at this temperature; flows (realnvp, "
-                        "glow): scale the code's spread by it (default 1)")
-    p.add_argument("--greedy", action="store_true", help="text runs: take the most likely token at each step")
-    p.add_argument("--steps", type=_positive(int, "--steps", MAX_SAMPLING_STEPS),
-                   help="diffusion runs (ddpm): DDIM sampling steps, 1 to the model's timesteps (default: "
-                        "the run's sample_steps)")
-    p.add_argument("--frames", type=_positive(int, "--frames", 100),
-                   help="video runs: frames the model draws after each held-out clip's context (default: the "
-                        "rest of the clip)")
-    p.add_argument("--context", type=_positive(int, "--context", 1000),
-                   help="video runs: frames of each held-out clip given first (default: the data's, 10 of "
-                        "moving-mnist's 20)")
     _common_run_options(p)
+    if sample_run is not None:                  # the settings this run's modality and model declare
+        _add_sample_settings(p, *sample_run)
 
     p = sub.add_parser("eval", help="test-set figures of one or more runs")
     p.add_argument("runs", nargs="+")
@@ -323,13 +324,37 @@ def _model_class_from_argv(argv: list[str]):
     return None
 
 
+def _sample_run_from_argv(argv: list[str]):
+    """(modality, model class) of `genlab sample RUN`'s run, whose declarations give the command its
+    settings; None before a run is named, or for --help of a run that cannot be read."""
+    if len(argv) < 2 or argv[0] != "sample" or argv[1].startswith("-"):
+        return None
+    from . import modalities
+    from .runs import Run
+    try:
+        run = Run.open(argv[1])
+        return modalities.of_run(run), run.model_class
+    except UserError:
+        if "-h" in argv or "--help" in argv:
+            return None
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         model_cls = _model_class_from_argv(argv)
         batch = _option_in(argv, "--batch-size") if model_cls is not None else None
-        args = build_parser(model_cls, _option_in(argv, "--data") if model_cls is not None else None,
-                            int(batch) if batch and batch.isdigit() and int(batch) > 0 else None).parse_args(argv)
+        sample_run = _sample_run_from_argv(argv)
+        parser = build_parser(model_cls, _option_in(argv, "--data") if model_cls is not None else None,
+                              int(batch) if batch and batch.isdigit() and int(batch) > 0 else None, sample_run)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            flag = next((a for a in extra if a.startswith("--")), None)
+            if sample_run is not None and flag is not None:    # another run's setting: say whose it is
+                modality, model_cls = sample_run
+                modality.refuse_setting(model_cls, flag)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         from . import commands
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except UserError as e:

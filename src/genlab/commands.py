@@ -109,8 +109,8 @@ def _model(args):
 def cmd_sample(args) -> int:
     model = _model(args)
     g = torch.Generator(device=model.device).manual_seed(args.seed)
-    options = {"label": args.label, "nrow": args.nrow, "temperature": args.temperature, "greedy": args.greedy,
-               "steps": args.steps, "frames": args.frames, "context": args.context, "text": args.text}
+    # The settings the run's modality and model declare (cli.py made a flag of each), as typed.
+    options = {k[len("set__"):]: v for k, v in vars(args).items() if k.startswith("set__") and v is not None}
     if "translate" in model.abilities:         # a translator's grid is of its run's held-out images
         options["run"] = args.run
     modalities.get(model.modality).sample(model, args.n, options, args.output, g)

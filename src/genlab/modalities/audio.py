@@ -9,6 +9,7 @@ and linear prediction (an autoregressive Gaussian on the waveform, discretised t
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..data.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo,
 from ..errors import UserError
 from ..printable import printable
 from ..training.progress import CountBar
+from ..settings import option
 from .base import Modality
 
 BUILT_IN = {"spoken-digits": spoken_digits, "notes": notes}
@@ -35,6 +37,12 @@ CHUNK = 32                      # clips the baselines take at a time
 COVERS = "bottom-half or right-half (the second half), a percentage such as 75% or seconds such as 0.5s (the end)"
 
 
+@dataclasses.dataclass
+class AudioSampling:
+    label: int | None = option(None, "class to draw (conditional models: the word of spoken-digits, the "
+                                     "instrument family of notes)", low=0, flag="--class")
+
+
 class AudioModality(Modality):
     name = "audio"
     noun = "sound"
@@ -42,7 +50,7 @@ class AudioModality(Modality):
     unit = "clip"
     data_hint = "spoken-digits, notes or audio:PATH"
     data_options = ("size",)             # the clip length in samples (cut or padded)
-    sample_options = ("label",)
+    SampleSettings = AudioSampling
     sample_metrics = False
     train_sizes = {"spoken-digits": 1596, "notes": 1777}
     views = ()
@@ -136,9 +144,10 @@ class AudioModality(Modality):
             print(f"wrote {wav} and {png}")
 
     # ---- what a model writes and reads ----
-    def draw(self, model, n, generator, condition=None):
-        """n clips: waveforms N×T in [-1, 1]."""
-        return model.sample(n, condition=condition, generator=generator)
+    def draw(self, model, n, generator, condition=None, **settings):
+        """n clips: waveforms N×T in [-1, 1]; `settings`: the model's declared sampling settings."""
+        _, theirs = self.split_settings(model, settings)
+        return model.sample(n, condition=condition, generator=generator, **theirs)
 
     def write_samples(self, model, stem, n, generator):
         clips = self.draw(model, min(n, EPOCH_CLIPS), generator)
@@ -147,9 +156,9 @@ class AudioModality(Modality):
         return wav
 
     def sample(self, model, n, options, output, generator):
-        self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        label = options.get("label")
-        clips = self.draw(model, n, generator, model.class_condition(label, n))
+        mine, theirs = self.split_settings(model, options)
+        label = mine.get("label")
+        clips = self.draw(model, n, generator, model.class_condition(label, n), **theirs)
         titles = self._titles(model, n, label)
         rate = model.info.rate
         out = output or "samples.wav"

@@ -9,6 +9,7 @@ baselines, and the table they are printed in.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import UserError
+from ..settings import NoSettings, check_settings, flag_of
 
 
 FLAGS = {"label": "--class"}          # option names whose flag is spelled otherwise
@@ -28,7 +30,10 @@ class Modality:
     unit: ClassVar[str]              # what one example is called on a progress bar ("img", "line")
     data_hint: ClassVar[str]         # the specs it takes, for messages
     data_options: ClassVar[tuple[str, ...]] = ()     # options of `genlab train` / `genlab data` it reads
-    sample_options: ClassVar[tuple[str, ...]] = ()   # options of `genlab sample` it reads
+    # The settings of `genlab sample` it reads (a dataclass of `option(...)` fields, as a model's Config), and
+    # those of them the explorer's sample panel offers (a class has its own panel; a grid's rows none).
+    SampleSettings: ClassVar[type] = NoSettings
+    page_settings: ClassVar[tuple[str, ...]] = ()
     views: ClassVar[tuple[str, ...]] = ()            # the `genlab explore` views it has
     sample_metrics: ClassVar[bool] = False           # sample-quality figures besides the likelihood
     # Training-set sizes of the built-in data sets (examples, as config.json's data record counts them), so
@@ -121,12 +126,48 @@ class Modality:
         super().__init_subclass__(**kwargs)
         Modality._all.append(cls)
 
+    # ---- sampling settings: the modality's and the model's, declared ----
+    def setting_classes(self, model_cls) -> tuple[type, type]:
+        """(the modality's sampling settings, the model's): what `genlab sample RUN` takes for this run."""
+        return self.SampleSettings, model_cls.SampleSettings
+
+    def split_settings(self, model, given: dict) -> tuple[dict, dict]:
+        """`given` checked and parted into (the modality's settings, the model's), "not given" (None, or False
+        for a switch) left out; a setting neither declares is refused with one line naming who takes it."""
+        mine, theirs = self.setting_classes(type(model))
+        names = {f.name for cls in (mine, theirs) for f in dataclasses.fields(cls)}
+        for key, value in given.items():
+            if key not in names and value not in (None, False):
+                self.refuse_setting(model, key)
+        return check_settings(mine, given), check_settings(theirs, given)
+
+    def refuse_setting(self, model, key: str) -> None:
+        """One line for a sampling setting (a field name, or a flag as typed) that this run does not take:
+        which kinds of data or which models take it."""
+        from ..models.registry import get_model_class, model_names
+        wanted = key.split("=", 1)[0]
+        flag, kinds, models = None, [], []
+        for owner, label, into in ([(m.SampleSettings, m.name, kinds) for m in Modality._all]
+                                   + [(get_model_class(n).SampleSettings, n, models) for n in model_names()]):
+            for f in dataclasses.fields(owner):
+                if wanted in (f.name, flag_of(f)):
+                    flag = flag_of(f)
+                    into.append(label)
+        flag = flag or (wanted if wanted.startswith("-") else "--" + wanted.replace("_", "-"))
+        if models:
+            who = ([f"{' and '.join(kinds)} models"] if kinds else []) + models
+            raise UserError(f"{flag} does not apply to {model.name}, which {self.verb}: only {', '.join(who)} "
+                            f"take{'s' if len(who) == 1 else ''} it")
+        if kinds:
+            raise UserError(f"{flag} is for {' and '.join(kinds)} models: it does not apply to {model.name}, which "
+                            f"{self.verb}")
+        raise UserError(f"{flag} does not apply to {model.name} (genlab sample RUN --help lists what does)")
+
     def refuse(self, options: dict, allowed: tuple[str, ...], what: str) -> None:
         """Refuse, with one line, an option given that belongs to another kind of data."""
         for key, value in options.items():
             if key not in allowed and value not in (None, False):
-                owners = [m.name for m in Modality._all
-                          if key in m.data_options + m.sample_options and m is not type(self)]
+                owners = [m.name for m in Modality._all if key in m.data_options and m is not type(self)]
                 whose = f" is for {' and '.join(owners)} models;" if owners else ""
                 flag = FLAGS.get(key, "--" + key.replace("_", "-"))
                 raise UserError(f"{flag}{whose} it does not apply to {what}")

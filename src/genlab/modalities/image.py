@@ -14,16 +14,24 @@ from torch.nn import functional as F
 from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
 from ..data.base import ImageDataset
 from ..data.batch import Batch
-from ..data.captions import PREFIX as CAPTIONS, caption_batches, token_ids, with_captions
+from ..data.captions import PREFIX as CAPTIONS, caption_batches, with_captions
 from ..data.images import read_image, save_grid, to_uint8
 from ..data.loader import Shares, epoch_seed, transform
 from ..data.palette import in_palette, snap
 from ..errors import UserError
+from ..settings import option
 from .base import Modality
 
 EVAL_BATCH = 256
 FOLDER = "folder:"
 PAIR = "+"              # "A+B": two unpaired domains, A's images and B's (the translators' data)
+
+
+@dataclasses.dataclass
+class ImageSampling:
+    label: int | None = option(None, "class to draw (class-conditional models; default: the classes in turn)",
+                               low=0, flag="--class")
+    nrow: int | None = option(None, "images in a row of the grid", low=1, high=100_000)
 
 
 class ImageModality(Modality):
@@ -34,7 +42,7 @@ class ImageModality(Modality):
     data_hint = ("digits, mnist, fashion-mnist, printed-digits, pokemon, pokemon-20, pokemon-shiny, folder:PATH, "
                  "captions:FILE or A+B")
     data_options = ("size", "binarize")
-    sample_options = ("label", "nrow", "steps", "temperature", "text")
+    SampleSettings = ImageSampling
     sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
     train_sizes = {"digits": 1438, "printed-digits": 8000, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665,
                    "pokemon-20": 665, "pokemon-shiny": 665}
@@ -139,16 +147,13 @@ class ImageModality(Modality):
             write_grid(images, output)
 
     # ---- what a model writes and reads ----
-    def draw(self, model, n, generator, condition=None, steps=None, temperature=None):
-        """n images in [0, 1]; `steps` (a diffusion's sampling steps) and `temperature` (a flow's) only for
-        a model whose `sample_settings` name them, refused with one line for any other."""
-        settings = {k: v for k, v in {"steps": steps, "temperature": temperature}.items() if v is not None}
-        for key in settings:
-            if key not in model.sample_settings:
-                who = {"steps": "a model that samples in steps (a diffusion model such as ddpm)",
-                       "temperature": "a model with a temperature (a flow such as realnvp or glow)"}[key]
-                raise UserError(f"--{key} does not apply to {model.name}: only {who} takes it")
-        return model.sample(n, condition=condition, generator=generator, **settings)
+    def draw(self, model, n, generator, condition=None, **settings):
+        """n images in [0, 1]; `settings` are the model's declared sampling settings (a diffusion's steps, a
+        flow's temperature, a caption's text), checked, and refused with one line where it has none such."""
+        if "label" in settings:
+            raise UserError("give a class as condition= (class labels), not label=")
+        _, theirs = self.split_settings(model, settings)
+        return model.sample(n, condition=condition, generator=generator, **theirs)
 
     def write_samples(self, model, stem, n, generator):
         if "translate" in model.abilities:      # held-out images of the run's data (its folder: stem's grandparent)
@@ -166,35 +171,19 @@ class ImageModality(Modality):
             run = Run.open(options.pop("run"))
             for key, value in options.items():
                 if key != "nrow" and value not in (None, False):
-                    flag = "--class" if key == "label" else "--" + key
-                    raise UserError(f"{flag} does not apply to {model.name}: it translates held-out images of its "
-                                    f"data (about -n / 6 of each domain)")
+                    self.refuse_setting(model, key)
             images, nrow = self.translations(model, self.reload(run), n)
             write_grid(images, output or "samples.png", nrow)
             return
-        self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        text, label = options.get("text"), options.get("label")
-        if model.condition_kind == "text":
-            if label is not None:
-                raise UserError(f"--class does not apply to {model.name}: it draws what a caption says; give "
-                                f"--text \"...\"")
-            condition = self.caption_condition(model, text, n)
-        elif text is not None:
-            raise UserError(f"--text does not apply to {model.name}: only a model that draws what a caption says "
-                            f"(text2img) takes one")
-        else:
-            condition = model.class_condition(label, n)
-        write_grid(self.draw(model, n, generator, condition, options.get("steps"), options.get("temperature")),
-                   output or "samples.png",
-                   options.get("nrow") or (len(model.info.captions) if condition is None else None) or None)
-
-    @staticmethod
-    def caption_condition(model, text: str | None, n: int) -> torch.Tensor | None:
-        """n copies of the user's caption as the model's token ids (None: its example captions in turn);
-        an empty caption, or a word the model never read, is one line."""
-        if text is None:
-            return None
-        return token_ids(model.info.vocab, [text], model.device, strict=True).expand(n, -1)
+        options = {k: v for k, v in options.items() if k != "run"}
+        mine, theirs = self.split_settings(model, options)
+        if model.condition_kind == "text" and mine.get("label") is not None:
+            raise UserError(f"--class does not apply to {model.name}: it draws what a caption says; give "
+                            f"--text \"...\"")
+        condition = model.class_condition(mine.get("label"), n)
+        captioned = model.condition_kind == "text" and theirs.get("text") is None
+        write_grid(model.sample(n, condition=condition, generator=generator, **theirs), output or "samples.png",
+                   mine.get("nrow") or (len(model.info.captions) if captioned else None) or None)
 
     def translations(self, model, ds, n: int) -> tuple[torch.Tensor, int]:
         """A translator's grid of held-out images: about n/6 test images of A, their translations into B and

@@ -4,6 +4,7 @@ read by word or by character into a vocabulary built from the training split.
 Lines go to stdout, one each; `-o FILE.txt` also writes them to a file."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -16,9 +17,17 @@ from ..data.text_batches import TextBatches, encode_lines
 from ..data.vocab import BOS, PAD, build_vocab
 from ..errors import UserError
 from ..atomic import write_atomic
+from ..settings import option
 from .base import Modality
 
 EVAL_BATCH = 64
+
+
+@dataclasses.dataclass
+class TextSampling:
+    temperature: float | None = option(None, "sample each token from the softmax at this temperature (default 1)",
+                                       low=1e-3, high=1e3)
+    greedy: bool = option(False, "take the most likely token at each step")
 
 
 class TextModality(Modality):
@@ -27,7 +36,8 @@ class TextModality(Modality):
     verb = "writes text"
     unit = "line"
     data_hint = "tang300, song100, fortunes, songs-poems or text:PATH"
-    sample_options = ("temperature", "greedy")
+    SampleSettings = TextSampling
+    page_settings = ("temperature", "greedy")
     sample_metrics = False
     train_sizes = {"tang300": 1440, "song100": 358, "fortunes": 22356, "songs-poems": 4915}
     views = ("interpolate", "reconstruct")
@@ -87,8 +97,15 @@ class TextModality(Modality):
             print(f"  {line}")
 
     # ---- what a model writes and reads ----
-    def draw(self, model, n, generator, temperature=1.0, greedy=False):
-        return model.sample_text(n, generator=generator, temperature=temperature, greedy=greedy)
+    def draw(self, model, n, generator, **settings):
+        """n lines: each token from the softmax at `temperature` (default 1), or the likeliest with `greedy`."""
+        mine, theirs = self.split_settings(model, settings)
+        if mine.get("greedy") and mine.get("temperature") is not None:
+            raise UserError("--temperature and --greedy exclude each other: greedy decoding always takes the most "
+                            "likely token")
+        temperature = 1.0 if mine.get("temperature") is None else mine["temperature"]
+        return model.sample_text(n, generator=generator, temperature=temperature, greedy=bool(mine.get("greedy")),
+                                 **theirs)
 
     def write_samples(self, model, stem, n, generator):
         lines = self.draw(model, n, generator)
@@ -97,12 +114,7 @@ class TextModality(Modality):
         return path
 
     def sample(self, model, n, options, output, generator):
-        self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        if options.get("greedy") and options.get("temperature") is not None:
-            raise UserError("--temperature and --greedy exclude each other: greedy decoding always takes the most "
-                            "likely token")
-        temperature = 1.0 if options.get("temperature") is None else options["temperature"]
-        emit(self.draw(model, n, generator, temperature, bool(options.get("greedy"))), output)
+        emit(self.draw(model, n, generator, **options), output)
 
     def read_input(self, model, value):
         check_line(model.info, value)

@@ -17,6 +17,7 @@ borders say what a frame is: blue the context given, red drawn by the model, gre
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -28,12 +29,21 @@ from ..data.video import (PREFIX, VideoBatches, VideoInfo, check_output, grid_gi
 from ..errors import UserError
 from ..printable import printable
 from ..training.progress import CountBar
+from ..settings import option
 from .base import Modality
 
 BUILT_IN = tuple(moving_mnist.SIZES)
 EVAL_BATCH = 16
 EPOCH_CLIPS, EPOCH_FRAMES = 8, 8     # training's per-epoch samples: frames drawn pixel by pixel take time
 MAX_FRAMES = 100                     # `genlab sample --frames`: a longer continuation is hours on a CPU
+
+
+@dataclasses.dataclass
+class VideoSampling:
+    frames: int | None = option(None, "frames the model draws after each held-out clip's context (default: the "
+                                      "rest of the clip)", low=1, high=100)
+    context: int | None = option(None, "frames of each held-out clip given first (default: the data's, 10 of "
+                                       "moving-mnist's 20)", low=1, high=1000)
 
 
 class VideoModality(Modality):
@@ -43,7 +53,8 @@ class VideoModality(Modality):
     unit = "clip"
     data_hint = "moving-mnist, moving-mnist-32 or video:PATH"
     data_options = ()
-    sample_options = ("frames", "context")
+    SampleSettings = VideoSampling
+    page_settings = ("frames",)
     sample_metrics = False
     train_sizes = {name: size[2] for name, size in moving_mnist.SIZES.items()}
     views = ()
@@ -120,9 +131,11 @@ class VideoModality(Modality):
             print(f"wrote {gif} and {png}")
 
     # ---- what a model writes and reads ----
-    def draw(self, model, n, generator, frames=None):
-        """n clips drawn from nothing: N×T×H×W, 0/1 (T: `frames`, default the data's)."""
-        return model.sample(n, generator=generator, frames=frames)
+    def draw(self, model, n, generator, frames=None, **settings):
+        """n clips drawn from nothing: N×T×H×W, 0/1 (T: `frames`, default the data's); `settings`: the
+        model's declared sampling settings."""
+        _, theirs = self.split_settings(model, settings)
+        return model.sample(n, generator=generator, frames=frames, **theirs)
 
     def write_samples(self, model, stem, n, generator):
         clips = self.draw(model, min(n, EPOCH_CLIPS), generator, frames=min(model.info.frames, EPOCH_FRAMES))
@@ -131,8 +144,8 @@ class VideoModality(Modality):
     def sample(self, model, n, options, output, generator):
         """The first n test clips of the run's data: their first `context` frames, then `frames` drawn by
         the model; the true future beside them."""
-        self.refuse(options, self.sample_options, f"{model.name}, which {self.verb}")
-        k, f = self.continuation_frames(model, options.get("context"), options.get("frames"))
+        mine, _ = self.split_settings(model, options)
+        k, f = self.continuation_frames(model, mine.get("context"), mine.get("frames"))
         gif, png = check_output(output or "clips.gif", "-o")
         ds = self.held_out(model, k)
         if n > ds.count("test"):

@@ -1,11 +1,9 @@
 """The contract every model keeps, and its configuration from the command line and from config.json."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -16,6 +14,8 @@ from ..data.base import DataInfo
 from ..data.info import info_from_json
 from ..errors import UserError
 from ..printable import printable
+from ..settings import (MAX_SETTING, NoSettings, config_from_json, make_config, option,  # noqa: F401 (re-exported)
+                        parse_value)
 from .weights import read_weights, write_weights
 
 from ..data.batch import Batch
@@ -23,11 +23,6 @@ from ..data.batch import Batch
 CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
 LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: AIS, rbm)
 ABILITIES = ("encode", "decode", "complete", "style", "translate")
-
-
-def option(default: Any, help: str, choices: tuple | None = None, low: float | None = None):
-    """A Config field with its meaning (shown by `genlab train MODEL --help`) and its valid values."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "low": low})
 
 
 class GenerativeModel(nn.Module):
@@ -48,9 +43,10 @@ class GenerativeModel(nn.Module):
     abilities: ClassVar[tuple[str, ...]] = ()  # among ABILITIES: the methods it has beyond the contract
     trains_by_epoch: ClassVar[bool] = False    # `train_epoch` over the whole split (EM) instead of `train_step`
     has_iwae: ClassVar[bool] = False           # `iwae_nll`: a tighter bound than the ELBO
-    # Keyword arguments its `sample` takes beyond the contract's, each a `genlab sample` flag ("steps":
-    # --steps, a diffusion's sampling steps); the modality passes a flag only to a model that names it.
-    sample_settings: ClassVar[tuple[str, ...]] = ()
+    # The keywords its `sample` takes beyond the contract's, declared as a dataclass of `option(...)` fields
+    # (DDIM's steps, a flow's temperature): each a `genlab sample` flag, a keyword of `genlab.sample` and a
+    # control of the explorer, checked against its bounds before the model sees it.
+    SampleSettings: ClassVar[type] = NoSettings
     default_binarize: ClassVar[str] = "dynamic"
     default_lr: ClassVar[float] = 1e-3        # what `genlab train` uses without --lr (GANs: their paper's)
     default_epochs: ClassVar[int] = 10        # without --epochs, for a model with no default_steps (EM)
@@ -221,73 +217,6 @@ class GenerativeModel(nn.Module):
         """
         lp = self.log_prob(x, condition)
         return {} if lp is None else {"nll": -lp}
-
-
-# ---- configs from the command line ----------------------------------------------------------------
-
-MAX_SETTING = 10**8     # no size, step count or weight of any model is near this: a larger one is a damaged file
-
-
-def _field_type(config_cls: type, f: dataclasses.Field):
-    hints = typing.get_type_hints(config_cls)
-    return hints.get(f.name, str)
-
-
-def parse_value(config_cls: type, key: str, text: str) -> Any:
-    """One Config field's value from text, checked against its type, choices and lower bound."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    if key not in fields:
-        raise UserError(f"unknown setting {key!r}; this model has: {', '.join(fields)}")
-    f = fields[key]
-    t = _field_type(config_cls, f)
-    try:
-        if t is bool:
-            low = text.strip().lower()
-            if low not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError
-            value = low in ("1", "true", "yes")
-        elif t in (int, float):
-            value = t(text)
-        elif typing.get_origin(t) is tuple:
-            inner = typing.get_args(t)[0]
-            value = tuple(inner(v) for v in text.replace(",", " ").split())
-        else:
-            value = text
-    except ValueError:
-        raise UserError(f"{key} must be of type {getattr(t, '__name__', t)}, not {text!r}") from None
-    choices, low = f.metadata.get("choices"), f.metadata.get("low")
-    if choices and value not in choices:
-        raise UserError(f"{key} must be one of {', '.join(map(str, choices))}, not {text!r}")
-    if low is not None and isinstance(value, (int, float)) and value < low:
-        raise UserError(f"{key} must be at least {low}, not {text!r}")
-    return value
-
-
-def make_config(config_cls: type, overrides: dict[str, str] | None = None, base: Any = None):
-    cfg = base if base is not None else config_cls()
-    values = {k: parse_value(config_cls, k, v) for k, v in (overrides or {}).items()}
-    return dataclasses.replace(cfg, **values)
-
-
-def config_from_json(config_cls: type, d: dict, where: str = "config.json"):
-    """A Config from its saved fields, each checked against its type, choices and bounds: a damaged or
-    hand-edited file is named with the field, never a TypeError later."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    kwargs = {}
-    for k, v in d.items():
-        if k not in fields:
-            continue                              # a setting of an older genlab: ignored
-        t = _field_type(config_cls, fields[k])
-        ok = (isinstance(v, bool) if t is bool else isinstance(v, int) and not isinstance(v, bool) if t is int
-              else isinstance(v, (int, float)) and not isinstance(v, bool) if t is float
-              else isinstance(v, list) if typing.get_origin(t) is tuple else isinstance(v, str))
-        if not ok:
-            raise UserError(f"{where}: the setting {k!r} must be {getattr(t, '__name__', 'a list')}, not {v!r:.40}")
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_SETTING:
-            raise UserError(f"{where}: the setting {k!r} is absurdly large ({v!r:.40})")
-        kwargs[k] = tuple(v) if isinstance(v, list) else v
-        parse_value(config_cls, k, str(v) if not isinstance(v, list) else " ".join(map(str, v)))  # choices, bounds
-    return config_cls(**kwargs)
 
 
 # ---- class labels, for the conditional models ------------------------------------------------------

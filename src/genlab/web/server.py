@@ -34,7 +34,7 @@ from ..errors import UserError
 from ..modalities.image import split_domains
 from ..runs import Run
 from . import views
-from .guard import Refused, choice, is_loopback, number, read_json, run_file, text, whole, SERVED_SUFFIXES
+from .guard import Refused, choice, is_loopback, read_json, run_file, text, whole, SERVED_SUFFIXES
 
 STATIC = Path(__file__).parent / "static"
 LIMITS = views.LIMITS
@@ -146,13 +146,30 @@ def code_of(entry: Entry, value, label, what: str):
 
 # ---- what each request does (run on a worker, under the run's lock) ----
 
+def settings_of(entry: Entry, body: dict) -> dict:
+    """The declared sampling settings the page sent (views.setting_fields), as plain JSON values within the
+    page's caps; their types and bounds are the modality's to check, as for the command line."""
+    out = {}
+    for f in views.setting_fields(entry.model):
+        v = body.get(f["name"])
+        if v is None:
+            continue
+        if not isinstance(v, (str, int, float, bool)):
+            raise Refused(400, f"{f['name']} must be a {f['type']}")
+        if isinstance(v, str) and len(v) > LIMITS["line_chars"]:
+            raise Refused(400, f"{f['name']} is longer than {LIMITS['line_chars']} characters")
+        cap = LIMITS["setting_caps"].get(f["name"])
+        if cap is not None and isinstance(v, (int, float)) and not isinstance(v, bool) and v > cap:
+            raise Refused(400, f"{f['name']} must be at most {cap} here (the command line takes more)")
+        out[f["name"]] = v
+    return out
+
+
 def act_sample(entry, body):
     entry.needs("sample")
     modality = entry.model.modality
     n = whole(body, "n", 1, LIMITS["clips" if modality in ("audio", "video") else "samples"], 16)
-    t = number(body, "temperature", *LIMITS["temperature"], 1.0) if modality == "text" else None
-    frames = whole(body, "frames", 1, LIMITS["clip_frames"]) if modality == "video" else None
-    return views.sample(entry.model, n, seed_of(body), label_of(entry, body), t, frames)
+    return views.sample(entry.model, n, seed_of(body), label_of(entry, body), settings_of(entry, body))
 
 
 def act_decode(entry, body):

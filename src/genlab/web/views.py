@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..explore import latent
 from ..explore.completion import cover_mask
 from ..modalities.video import EPOCH_FRAMES, drawn_items
+from ..settings import describe_fields
 
 # (panel, when a model has it): the page builds one panel per name, in this order.
 PANELS = [
@@ -38,8 +39,10 @@ PANELS = [
 ]
 
 # Bounds of every request: the page shows them, the server refuses anything past them.
-LIMITS = {"samples": 64, "clips": 8, "steps": 16, "code_span": 4.0, "seed": 2**31 - 1, "temperature": (0.1, 3.0),
-          "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32, "clip_frames": 24}
+LIMITS = {"samples": 64, "clips": 8, "steps": 16, "code_span": 4.0, "seed": 2**31 - 1,
+          "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32, "clip_frames": 24,
+          # sampling settings past what a page request should wait for (a model's own bounds apply below them)
+          "setting_caps": {"frames": 24, "steps": 1000}}
 DOMAINS = ("a", "b")                                # a translator's two domains of images
 BACK = {"a2b": "b2a", "b2a": "a2b"}                 # each direction of translation, and the way back
 
@@ -51,6 +54,14 @@ def panels(model) -> list[str]:
 def code_size(model) -> int | None:
     """The size of the code a model decodes (None: it decodes none)."""
     return latent.latent_dim(model) if "decode" in model.abilities else None
+
+
+def setting_fields(model) -> list[dict]:
+    """The sampling settings the sample panel offers, a control each (name, type, help, default, bounds): those
+    of the modality's it names in `page_settings`, and every one the model declares."""
+    modality = modalities.get(model.modality)
+    mine, theirs = modality.setting_classes(type(model))
+    return [f for f in describe_fields(mine) if f["name"] in modality.page_settings] + describe_fields(theirs)
 
 
 def class_names(model) -> list[str]:
@@ -65,7 +76,8 @@ def describe(model) -> dict:
     out = {"model": model.name, "family": model.family, "modality": model.modality,
            "conditioning": model.condition_kind, "likelihood": model.likelihood_kind,
            "abilities": list(model.abilities), "panels": panels(model), "code_size": code_size(model),
-           "classes": class_names(model), "shape": list(getattr(model.info, "shape", ()))}
+           "classes": class_names(model), "shape": list(getattr(model.info, "shape", ())),
+           "settings": setting_fields(model)}
     if model.modality == "video":
         out["clip"] = {"frames": model.info.frames, "context": model.info.context,
                        "draw": min(model.info.frames, LIMITS["clip_frames"], EPOCH_FRAMES)}
@@ -169,20 +181,22 @@ def wav(clip: torch.Tensor, rate: int) -> bytes:
 
 
 @torch.no_grad()
-def sample(model, n: int, seed: int, label: int | None = None, temperature: float | None = None,
-           frames: int | None = None) -> dict:
+def sample(model, n: int, seed: int, label: int | None = None, settings: dict | None = None) -> dict:
     """n samples as the model's modality draws them: {"image": one grid}, {"lines": [...]},
     {"audio": [one WAV data URL a clip]} or {"gif": the clips side by side, "image": their strip picture}
-    (`frames` each: a video model's, by default as many as training's samples have)."""
+    (a video model's `frames` each, by default as many as training's samples have). `settings`: the
+    declared sampling settings the page sent (setting_fields), checked by the modality."""
     modality = modalities.get(model.modality)
     g = _generator(model, seed)
+    settings = dict(settings or {})
     if model.modality == "text":
-        return {"lines": modality.draw(model, n, g, temperature=temperature or 1.0)}
+        return {"lines": modality.draw(model, n, g, **settings)}
     if model.modality == "video":
         labels(model, label, n)                 # a class given to a model of none is refused all the same
-        clips = modality.draw(model, n, g, frames=frames or min(model.info.frames, EPOCH_FRAMES))
+        frames = settings.pop("frames", None) or min(model.info.frames, EPOCH_FRAMES)
+        clips = modality.draw(model, n, g, frames=frames, **settings)
         return clip_urls(modality.pictures(drawn_items(clips)), clips.shape[1])
-    drawn = modality.draw(model, n, g, labels(model, label, n))
+    drawn = modality.draw(model, n, g, labels(model, label, n), **settings)
     if model.modality == "audio":
         return {"audio": [data_url(wav(clip.reshape(-1), model.info.rate), "audio/wav") for clip in drawn]}
     return {"image": image_url(drawn, nrow=min(n, 8))}

@@ -143,9 +143,16 @@ class TextConvDiscriminator(nn.Module):
         return self.joint(torch.cat([f, t], 1)).flatten()
 
 
+@dataclass
+class Text2ImgSampling:
+    text: str | None = option(None, "the caption to draw, e.g. \"a thin upright three\" (default: the run's "
+                                    "example captions in turn)")
+
+
 class TextToImage(AdversarialModel):
     name = "text2img"
     Config = Text2ImgConfig
+    SampleSettings = Text2ImgSampling
     conditioning = "text"
     default_steps = 3000         # the words must be learnt beside the images: half as many again as a GAN's
 
@@ -277,6 +284,12 @@ class TextToImage(AdversarialModel):
         return (self.generator(z, self.encoder(self.captions(len(z), condition))) + 1) / 2
 
     @torch.no_grad()
-    def sample(self, n, *, condition=None, generator=None):
+    def sample(self, n, *, condition=None, generator=None, text: str | None = None):
+        """n images of the captions given as token ids (`condition`), or of one caption typed (`text`), else
+        of the example captions in turn."""
+        if text is not None:
+            if condition is not None:
+                raise UserError("give the caption once: as text or as token ids, not both")
+            condition = token_ids(self.info.vocab, [text], self.device, strict=True)
         tokens = self.captions(n, condition)
         return self.decode(self._noise(n, generator), tokens)

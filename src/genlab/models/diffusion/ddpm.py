@@ -71,12 +71,18 @@ class DDPMConfig:
                                       "(0: every one, the exact bound; T passes per image)", low=0)
 
 
+@dataclass
+class DDPMSampling:
+    steps: int | None = option(None, "DDIM sampling steps, 1 to the model's timesteps (default: the run's "
+                                     "sample_steps)", low=1, high=1000)
+
+
 class DDPM(GenerativeModel):
     name = "ddpm"
     Config = DDPMConfig
     family = "diffusion"
     likelihood_kind = "bound"
-    sample_settings = ("steps",)
+    SampleSettings = DDPMSampling
     default_binarize = "none"
     default_lr = 1e-3
     default_batch_size = 128

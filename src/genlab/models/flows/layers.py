@@ -293,6 +293,12 @@ class FlowConfig:
                                      "less varied images (Glow)", low=1e-3)
 
 
+@dataclass
+class FlowSampling:
+    temperature: float | None = option(None, "scale the code's spread by this (below 1: likelier, plainer "
+                                             "images; default: the run's temperature)", low=1e-3, high=1e3)
+
+
 class FlowModel(GenerativeModel):
     """A normalising flow over dequantised 8-bit images: x in [0, 1]^D ─logit─▶ R^D ─steps─▶ codes, each
     code N(0, I). log p(x) is exact (change of variables); sampling and decoding run the steps backwards.
@@ -304,7 +310,7 @@ class FlowModel(GenerativeModel):
     family = "flow"
     likelihood_kind = "exact"
     abilities = ("encode", "decode")
-    sample_settings = ("temperature",)
+    SampleSettings = FlowSampling
     default_binarize = "none"
     min_levels = 0                  # Glow squeezes at least once: a one-channel image has no halves to couple
 
