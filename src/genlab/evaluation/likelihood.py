@@ -22,7 +22,7 @@ import torch
 from ..models.base import GenerativeModel
 
 # eval_terms keys that are negative log-likelihoods or bounds on one, with how we name them.
-NLL_KEYS = {"nll": "exact NLL", "nelbo": "negative ELBO", "iwae": "IWAE bound", "nll_ais": "AIS estimate"}
+NLL_KEYS = {"nll": "exact NLL", "nelbo": "negative ELBO", "iwae": "IWAE bound"}   # and a model's `estimates`
 # Terms named "shared_…" hold one value for the whole test split (repeated for each example), reported once
 # under the rest of their name: the rbm's AIS estimate of log Z, which every image's "nll_ais" contains.
 # That estimate's standard error adds in quadrature to the spread of the figure over the test examples.
@@ -100,6 +100,7 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
     saying what that is."""
     info = info if info is not None else model.info
     shared = {k[len(SHARED):]: float(v[0]) for k, v in terms.items() if k.startswith(SHARED) and len(v)}
+    nll_keys = NLL_KEYS.keys() | model.estimates.keys()
     terms = {k: v for k, v in terms.items() if not k.startswith(SHARED)}
     if not terms:
         return {}
@@ -111,14 +112,14 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
             if key == "tokens":
                 continue
             _put(out, f"{key}_nats_per_line", *mean_and_se(v))
-            if tokens is not None and key in NLL_KEYS:
+            if tokens is not None and key in nll_keys:
                 _put(out, f"{key}_nats_per_token", *ratio_and_se(v, tokens))
         what, unit = "lines", "line"
     else:
         shift = shift_nats(model, info)
         bits = info.likelihood_dims * math.log(2)
         for key, v in terms.items():
-            if key in NLL_KEYS:
+            if key in nll_keys:
                 mean, se = mean_and_se(v + shift)
                 if key in SHARED_SE and se is not None:
                     se = math.hypot(se, shared[SHARED_SE[key]])
@@ -131,11 +132,17 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
                 _put(out, key, *mean_and_se(v))
         what, unit = "images", "image"
     out.update(shared)
+    # What each estimate is, for the tables: its heading and how it is made ({"nll_ais_nats": [...]}).
+    said = {f"{k}_nats": list(v) for k, v in model.estimates.items() if k in terms}
+    if said:
+        out["estimates"] = said
     if n > 1:
         noise = (f"each {unit}'s bound is a Monte Carlo estimate, so this holds its sampling noise too"
                  if {"nelbo", "iwae"} & terms.keys() else
                  f"the AIS figure adds the standard error of the one log Z estimate every {unit} shares"
                  if SHARED_SE.keys() & terms.keys() else
+                 f"each {unit}'s estimate is a Monte Carlo one, so this holds its sampling noise too"
+                 if said else
                  "the figure itself is exact, so this is the test split's sampling noise only")
         out["standard_error"] = f"…_se: standard error of the mean over the {n} test {what} ({noise})"
     return out
@@ -154,9 +161,9 @@ def likelihood_report(model: GenerativeModel, test, info=None, *, iwae_k: int = 
 
 
 def headline(figures: dict) -> str | None:
-    """The key of the figure a run is ranked by: the exact NLL, else the AIS estimate, else the IWAE bound,
-    else the ELBO."""
-    for key in ("nll_nats", "nll_ais_nats", "iwae_nats", "nelbo_nats"):
+    """The key of the figure a run is ranked by: the exact NLL, else the model's first estimate (AIS, CSL),
+    else the IWAE bound, else the ELBO."""
+    for key in ("nll_nats", *figures.get("estimates", {}), "iwae_nats", "nelbo_nats"):
         if key in figures:
             return key
     return None

@@ -21,7 +21,7 @@ from .weights import read_weights, write_weights
 from ..data.batch import Batch
 
 CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
-LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: AIS, rbm)
+LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: its `estimates`)
 ABILITIES = ("encode", "decode", "complete", "style", "translate")
 
 
@@ -43,6 +43,9 @@ class GenerativeModel(nn.Module):
     abilities: ClassVar[tuple[str, ...]] = ()  # among ABILITIES: the methods it has beyond the contract
     trains_by_epoch: ClassVar[bool] = False    # `train_epoch` over the whole split (EM) instead of `train_step`
     has_iwae: ClassVar[bool] = False           # `iwae_nll`: a tighter bound than the ELBO
+    # eval_terms keys that estimate the NLL (neither exact nor a bound: likelihood_kind "estimate"), each with
+    # its heading in tables and the sentence saying how it is made and how it errs (the rbm's AIS).
+    estimates: ClassVar[dict[str, tuple[str, str]]] = {}
     # The keywords its `sample` takes beyond the contract's, declared as a dataclass of `option(...)` fields
     # (DDIM's steps, a flow's temperature): each a `genlab sample` flag, a keyword of `genlab.sample` and a
     # control of the explorer, checked against its bounds before the model sees it.

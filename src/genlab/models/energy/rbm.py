@@ -49,6 +49,11 @@ class RBM(GenerativeModel):
     Config = RBMConfig
     family = "energy"
     likelihood_kind = "estimate"
+    estimates = {"nll_ais": ("AIS estimate",
+                             "each image's free energy plus one estimate of log Z by annealed importance sampling "
+                             "(the run's ais_temperatures and ais_chains; Salakhutdinov & Murray 2008), its ± "
+                             "holding that estimate's standard error too (ais_log_z_se in eval.json); an estimate, "
+                             "not a bound: log Z errs low on average, and the NLL with it.")}
     default_binarize = "dynamic"
     # CD-1, 500 hidden units, Adam at 1e-3 in batches of 20 for 5,000 steps: 70 epochs of digits, AIS NLL
     # 24.7 nats against the independent pixels' 27.1; 13 epochs of mnist, about 125 nats (Salakhutdinov &
