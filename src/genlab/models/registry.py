@@ -23,6 +23,7 @@ MODELS = {
     "vpn": "autoregressive.vpn:VPN",
     "nade": "autoregressive.nade:NADE",
     "rbm": "energy.rbm:RBM",
+    "gsn": "energy.gsn:GSN",
     "gan": "adversarial.gan:GAN",
     "dcgan": "adversarial.dcgan:DCGAN",
     "wgan": "adversarial.wgan:WGAN",
