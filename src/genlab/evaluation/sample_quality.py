@@ -33,7 +33,7 @@ from .modes import inception_score, mode_coverage
 from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
 
-SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation")
+SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen")
 METRICS = ("likelihood",) + SAMPLE_METRICS
 FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is"}
 CLASS_FIGURES = {"modes": "modes_covered", "is": "inception_score"}   # they need class probabilities
@@ -41,6 +41,7 @@ SAMPLE_BATCH = 250
 BOOTSTRAP = 100          # resamples for every `<key>_std`
 BOOTSTRAP_SEED = 0
 MAX_DEFAULT_SAMPLES = 10_000
+PARZEN_HELD_OUT = 1000   # held-out images that choose the Parzen bandwidth, and as many others it scores
 # Figures compared with the floor, and those where lower is better (there, any figure below the floor's
 # counts as within it: nothing is closer to the data than the data).
 FLOOR_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "modes_covered", "modes_kl",
@@ -148,6 +149,12 @@ class SampleJudge:
         self.data_freq = freq
         self._train_all = self._test_all = self._pictures = None
         self.test = real_images(ds.test_x, binarize, n, device, seed=1)
+        self.parzen_sets = None
+        if "parzen" in metrics:         # two disjoint halves of the test split (a fixed order): bandwidth, score
+            held = real_images(ds.test_x, binarize, None, device, seed=2)
+            order = torch.randperm(len(held), generator=torch.Generator().manual_seed(2))
+            half = min(PARZEN_HELD_OUT, len(held) // 2)
+            self.parzen_sets = (held[order[:half]], held[order[half:2 * half]])
 
     def train_all(self):
         if self._train_all is None:
@@ -171,9 +178,10 @@ class SampleJudge:
             self._pictures = (train, test, train8, d_test)
         return self._pictures
 
-    def judge(self, images: torch.Tensor, *, memorise_picture=None) -> dict:
+    def judge(self, images: torch.Tensor, *, memorise_picture=None, parzen: bool = True) -> dict:
         """Figures for a set of images (a model's samples, or real images as the data's own rows), each with
-        its bootstrap standard deviation."""
+        its bootstrap standard deviation (the Parzen estimate: its standard error over the images it scores;
+        `parzen` False for the test images' own row, which it would score against themselves)."""
         out, seconds = {"samples": len(images), "references": len(self.reference),
                         "bootstrap_resamples": BOOTSTRAP}, {}
         t = time.perf_counter()
@@ -215,6 +223,9 @@ class SampleJudge:
             out.update(_memorisation_std(m, found[0].double().cpu(), resamples))
             from .memorisation import save_closest_pairs
             out["memorisation_picture"] = str(save_closest_pairs(pictures, train, found, memorise_picture))
+        if parzen and self.parzen_sets is not None:
+            from .parzen import parzen as parzen_estimate
+            out.update(parzen_estimate(images, *self.parzen_sets, binary=self.binarize in ("dynamic", "threshold")))
         seconds["metrics"] = time.perf_counter() - t
         out["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         return out
@@ -231,7 +242,7 @@ class SampleJudge:
     def data_row(self) -> dict:
         """The held-out test images judged like samples: what a model that generalises perfectly would score."""
         if not hasattr(self, "_data_row"):
-            self._data_row = self.judge(self.test)
+            self._data_row = self.judge(self.test, parzen=False)
         return self._data_row
 
     def floor_row(self) -> dict | None:
