@@ -143,3 +143,25 @@ def test_chain_strip_and_settings_from_the_command_line(digits_run, tmp_path, ca
     refused(capsys, ["sample", digits_run, "--thin", "0", "-o", a], "--thin must be from 1 to 10,000")
     refused(capsys, ["sample", digits_run, "--burn-in", "-3", "-o", a], "--burn-in must be from 0")
     refused(capsys, ["sample", digits_run, "--steps", "3", "-o", a], "--steps does not apply to gsn")
+
+
+def test_mixing_figures_along_its_chains(digits_run):
+    [r] = genlab.evaluate([digits_run], metrics=["mixing"], samples=300, device="cpu", live=False)
+    assert r["mixing_chains"] == 4 and r["mixing_chain_length"] == 500
+    assert 0 < r["mixing_label_changes_per_100"] <= 100 and 1 <= r["mixing_classes_visited"] <= 10
+    assert -1 <= r["mixing_autocorr_lag1"] <= 1 and r["mixing_autocorr_lag10_std"] >= 0
+    table = genlab.format_results([r])
+    assert "changes/100" in table and "autocorr@10" in table
+
+
+def test_mixing_statistics_against_direct_counts():
+    from genlab.evaluation.mixing import autocorrelation, label_statistics
+    labels = torch.tensor([3, 3, 3, 5, 5, 3, 3, 3, 3, 3] * 20)
+    changes, visited = label_statistics(labels, 10)
+    direct = sum(int(a != b) for a, b in zip(labels[:-1].tolist(), labels[1:].tolist())) / (len(labels) - 1)
+    assert math.isclose(changes, 100 * direct) and visited == 2
+    assert label_statistics(torch.full((100,), 4), 10) == (0.0, 1)              # a chain stuck in one class
+    t = torch.arange(200, dtype=torch.float64)
+    feats = torch.stack([torch.sin(t / 3), torch.cos(t / 7)], 1)
+    by_hand = sum(float(torch.corrcoef(torch.stack([feats[:-10, d], feats[10:, d]]))[0, 1]) for d in range(2)) / 2
+    assert math.isclose(autocorrelation(feats, 10), by_hand, rel_tol=1e-9)

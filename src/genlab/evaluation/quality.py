@@ -46,6 +46,12 @@ class SampleQuality:
         bar.close()
         sampling = time.perf_counter() - t
         out = judge.judge(images, memorise_picture=Path(run_path) / "memorisation.png")
+        if "mixing" in self.metrics:        # a chain's own figures: how it moves between the data's modes
+            if "chain" in model.abilities:
+                from .mixing import chain_mixing
+                out.update(chain_mixing(model, judge.network, binary=model.info.pixels == "binary"))
+            else:
+                out.setdefault("skipped", {})["mixing"] = f"{model.name} draws independent samples, not a chain"
         out["seconds"]["sampling"] = round(sampling, 2)
         floor = judge.floor_row()
         return {**out, "feature_network": judge.network.name if judge.network else None,

@@ -34,7 +34,8 @@ def format_table(results: list[dict]) -> str:
     columns = COLUMNS[:5] + [(k, heading) for k, (heading, _) in estimates.items()] + COLUMNS[5:]
     cols = [(k, h) for k, h in columns if any(k in r for r in results)]
     quality = any("samples" in r for r in results)
-    if not quality or any(k.endswith(("_nats", "_bpd")) for r in results for k in r):
+    # (a sample metric's own nats, the Parzen estimate, belong to the quality table)
+    if not quality or any(k.endswith(("_nats", "_bpd")) and not k.startswith("parzen_") for r in results for k in r):
         out += _grid([h for _, h in cols], [[_cell(r.get(k), r.get(f"{k}_se")) for k, _ in cols] for r in results])
         out.append("nats per image on the test split (8-bit densities: their NLL + D·log 256, recon likewise, KL "
                    "unchanged; b/d: bits per dimension; palette: per pixel), ± their standard error over the test "
@@ -58,11 +59,13 @@ def _binarisations(results: list[dict]) -> str:
             f"seed 0's). ")
 
 
-QUALITY = [("fid", "FID", "{:.2f}"), ("kid", "KID×10³", None), ("precision", "prec", "{:.3f}"),
+QUALITY_ALL = [("fid", "FID", "{:.2f}"), ("kid", "KID×10³", None), ("precision", "prec", "{:.3f}"),
            ("recall", "rec", "{:.3f}"), ("density", "dens", "{:.3f}"), ("coverage", "cov", "{:.3f}"),
            ("modes_covered", "modes", None), ("modes_kl", "KL(modes)", "{:.3f}"), ("inception_score", "IS", "{:.2f}"),
            ("memorisation_ratio", "NN ratio", "{:.3f}"), ("near_copies", "near copies", "{:.3f}"),
-           ("parzen_nats", "Parzen", "{:.1f}")]
+           ("parzen_nats", "Parzen", "{:.1f}"), ("mixing_label_changes_per_100", "changes/100", "{:.1f}"),
+           ("mixing_classes_visited", "visited", "{:.1f}"), ("mixing_autocorr_lag10", "autocorr@10", "{:.2f}")]
+OPTIONAL = {"parzen_nats", "mixing_label_changes_per_100", "mixing_classes_visited", "mixing_autocorr_lag10"}
 WITHIN_FLOOR = "≈"
 
 
@@ -90,13 +93,14 @@ def _quality_cell(r: dict, key: str, fmt, marked=(), compared=()) -> str:
 
 def _skipped(results: list[dict]) -> list[str]:
     """Why figures asked for were not computed (mode coverage and IS need a classifier of the data's classes)."""
-    names = {"modes": "modes and KL(modes)", "is": "IS"}
+    names = {"modes": "modes and KL(modes)", "is": "IS", "mixing": "mixing"}
     reasons: dict[str, list[str]] = {}
     for r in results:
         for metric, why in (r.get("skipped") or {}).items():
             if names.get(metric, metric) not in reasons.setdefault(why, []):
                 reasons[why].append(names.get(metric, metric))
-    return [f"{' and '.join(which)} not computed ({why}): they need a classifier of the data's classes."
+    return [f"{' and '.join(which)} not computed ({why})"
+            + (": they need a classifier of the data's classes." if which != ["mixing"] else ".")
             for why, which in reasons.items()]
 
 
@@ -106,27 +110,29 @@ def format_quality(results: list[dict]) -> list[str]:
     figure within the floor's noise is marked ≈."""
     from .sample_quality import FLOOR_KEYS, within_floor
     rows, networks, seen, no_floor, resamples = [], [], set(), False, None
+    # The figures of one kind of run or one metric (Parzen, a chain's mixing) only where some run has them.
+    shown = [q for q in QUALITY_ALL if q[0] not in OPTIONAL or any(q[0] in r for r in results)]
     for r in results:
         if "samples" not in r:
             continue
         floor = r.get("data_floor")
         marked = set(within_floor(r, floor))
         rows.append([r["name"], r["model"], r["data"], r["pixels"], str(r["samples"])]
-                    + [_quality_cell(r, k, f, marked, FLOOR_KEYS) for k, _, f in QUALITY])
+                    + [_quality_cell(r, k, f, marked, FLOOR_KEYS) for k, _, f in shown])
         resamples = resamples or r.get("bootstrap_resamples")
         ref = r.get("data_reference")
         key = (r["data_hash"], r["pixels"].split()[0], r["samples"])
         if ref and key not in seen:
             seen.add(key)
             rows.append(["(test images)", "data", r["data"], r["pixels"].split()[0], str(ref["samples"])]
-                        + [_quality_cell(ref, k, f, (), FLOOR_KEYS) for k, _, f in QUALITY])
+                        + [_quality_cell(ref, k, f, (), FLOOR_KEYS) for k, _, f in shown])
             if floor:
                 rows.append(["(training images)", "data", r["data"], r["pixels"].split()[0], str(floor["samples"])]
-                            + [_quality_cell(floor, k, f, (), FLOOR_KEYS) for k, _, f in QUALITY])
+                            + [_quality_cell(floor, k, f, (), FLOOR_KEYS) for k, _, f in shown])
         no_floor = no_floor or ("data_floor" in r and not floor)
         if r.get("feature_network") and r["feature_network"] not in networks:
             networks.append(r["feature_network"])
-    out = _grid(["run", "model", "data", "pixels", "n"] + [h for _, h, _ in QUALITY], rows)
+    out = _grid(["run", "model", "data", "pixels", "n"] + [h for _, h, _ in shown], rows)
     out.append("Samples against real training images (as many, a fixed subset) in the feature space of: "
                + ("; ".join(networks) or "none") + ". Figures compare only within one feature network and one n.")
     out.append("prec/rec: k=3 (Kynkäänniemi et al.); dens/cov: k=5 (Naeem et al.); modes: classes holding ≥10% of "
@@ -144,6 +150,11 @@ def format_quality(results: list[dict]) -> list[str]:
                "judged like samples: the real-versus-real floor at this n. ≈: within the floor's noise, the figure "
                "differs from the floor's by less than twice their combined ± (FID, KID, KL(modes): exceeds it by "
                "less): at this n it cannot be told from real data.")
+    if any("mixing_label_changes_per_100" in r or "mixing_autocorr_lag10" in r for r in results):
+        out.append("changes/100, visited, autocorr@10: along 4 chains of 500 consecutive states, how often the "
+                   "classifier's label changes per 100 steps, the classes a chain visits (≥ 1% of its states) and "
+                   "the features' autocorrelation 10 steps apart (near 1: the chain barely moves), ± over chains.")
+    out += [f"{r['name']}: {r['mixing_warning']}" for r in results if r.get("mixing_warning")]
     out += _skipped(results)
     if no_floor:
         out.append("No (training images) row where the training split holds fewer than 2n images: without it, "

@@ -22,7 +22,8 @@ from ..data.batch import Batch
 
 CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
 LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: its `estimates`)
-ABILITIES = ("encode", "decode", "complete", "style", "translate")
+# chain: `chain(n, generator=)` gives n consecutive states of one Markov chain (the gsn)
+ABILITIES = ("encode", "decode", "complete", "style", "translate", "chain")
 
 
 class GenerativeModel(nn.Module):

@@ -77,6 +77,7 @@ class GSN(GenerativeModel):
     Config = GSNConfig
     SampleSettings = GSNSampling
     family = "markov chain"
+    abilities = ("chain",)
     likelihood_kind = "estimate"
     estimates = {"nll_csl": ("CSL estimate",
                              "the Conservative Sampling-based Likelihood (Bengio, Yao & Cho 2013): the log of the "
@@ -199,13 +200,17 @@ class GSN(GenerativeModel):
         """n chains from noise, each `burn_in` steps (default 100), their last states; or with `chain`, one
         chain's n states every `thin` steps after its burn-in."""
         self.check_condition(condition, n)
+        if chain:
+            return self.chain(n, generator=generator, burn_in=burn_in, thin=thin, mean=mean)
         burn_in = CSL_BURN_IN if burn_in is None else burn_in
-        if not chain:
-            x = self.noise(n, generator)
-            if burn_in == 0:
-                return x
-            return self.run_chain(x, burn_in, generator, mean=mean)
+        x = self.noise(n, generator)
+        return self.run_chain(x, burn_in, generator, mean=mean) if burn_in else x
+
+    @torch.no_grad()
+    def chain(self, n: int, *, generator=None, burn_in: int | None = None, thin: int = 1, mean: bool = False):
+        """One chain from noise: after `burn_in` steps (default 100), its n states every `thin` steps."""
         x = self.noise(1, generator)
+        burn_in = CSL_BURN_IN if burn_in is None else burn_in
         if burn_in:
             x = self.run_chain(x, burn_in, generator)
         return self.run_chain(x, n * thin, generator, keep_every=thin, mean=mean)
