@@ -38,7 +38,8 @@ def fit(net: nn.Module, batches: Iterator[tuple[torch.Tensor, int]], steps: int,
 def load_or_train(stem: str, make: Callable[[], nn.Module], train: Callable[[], tuple[nn.Module, dict]],
                   device) -> tuple[nn.Module, dict]:
     """The network cached under `stem`, else `train()`'s, cached first. Loading reads safetensors (tensors
-    only) and JSON: no code from the cache is ever run; a damaged entry is retrained, not trusted."""
+    only) and JSON: no code from the cache is ever run; a damaged entry (unreadable, the wrong shapes, weights
+    that are not finite) is retrained, not trusted."""
     from safetensors.torch import load_file, save_file
 
     folder = cache_folder()
@@ -47,10 +48,13 @@ def load_or_train(stem: str, make: Callable[[], nn.Module], train: Callable[[], 
         try:
             net = make()
             net.load_state_dict(load_file(str(weights)))
-            return net.to(device).eval(), json.loads(meta_path.read_text())
+            if all(torch.isfinite(t).all() for t in net.state_dict().values()):     # NaN weights: damaged
+                return net.to(device).eval(), json.loads(meta_path.read_text())
         except Exception:
             pass
-    net, meta = train()
+    # Trained with gradients whatever the caller's mode (an evaluation under torch.no_grad, say).
+    with torch.inference_mode(False), torch.enable_grad():
+        net, meta = train()
     folder.mkdir(parents=True, exist_ok=True)
     # Written under temporary names and renamed: a concurrent evaluation never reads half a file.
     tmp_w, tmp_m = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (weights, meta_path))
