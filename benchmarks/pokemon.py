@@ -14,7 +14,7 @@ training time; beside them a VAE (latent_dim=2) and a GAN, as the demo trains th
                     75% covered: the share of covered pixels drawn with the right colour (RGB: all three
                     values right), and −log₂ p(covered | visible) in bits per covered pixel
   FID … near        FID, precision, recall, NN ratio (memorisation: below 1 means closer to the training
-                    sprites than held-out sprites are) and near copies, by `genlab.evaluate` in the
+                    sprites than held-out sprites are) and the excess share of copies (memorisation.py), by `genlab.evaluate` in the
                     self-supervised features of the sprites (or --features PATH)
 
 The held-out sprites themselves are judged like samples in the last rows (the reference: for the palette
@@ -144,14 +144,14 @@ def main() -> None:
             f = agreement.get(name, {}).get(cover)
             row += ["—", "—"] if f is None else [_fig(f, "match"), _fig(f, "covered_bits_per_pixel")]
         row += [feature(r), _fig(r, "fid", 2), _fig(r, "precision"), _fig(r, "recall"),
-                _fig(r, "memorisation_ratio"), _fig(r, "near_copies")]
+                _fig(r, "memorisation_ratio"), _fig(r, "copy_excess")]
         rows.append(row)
         if r.get("data_reference"):
             refs.setdefault(r["pixels"].split()[0], (r["data_reference"], feature(r)))
     for pixels, (ref, net) in refs.items():
         rows.append(["(held-out sprites)", pixels] + ["—"] * (len(head) - 8)
                     + [net, _fig(ref, "fid", 2), _fig(ref, "precision"), _fig(ref, "recall"),
-                       _fig(ref, "memorisation_ratio"), _fig(ref, "near_copies")])
+                       _fig(ref, "memorisation_ratio"), _fig(ref, "copy_excess")])
     widths = [max(len(hd), *(len(row[i]) for row in rows)) for i, hd in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(wd) if i < 2 else c.rjust(wd)  # noqa: E731
                                    for i, (c, wd) in enumerate(zip(cells, widths)))

@@ -24,9 +24,9 @@ def test_eval_all_metrics_compares_models_with_the_data_itself(runs, capsys, tmp
     gmm = json.loads((runs["gmm"] / "eval.json").read_text())
     for r in (vae, ae, gmm):
         for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "modes_covered",
-                    "modes_kl", "inception_score", "memorisation_ratio", "near_copies", "feature_network",
+                    "modes_kl", "inception_score", "memorisation_ratio", "copy_excess", "data_copying_ct", "feature_network",
                     "fid_std", "precision_std", "recall_std", "density_std", "coverage_std", "modes_covered_std",
-                    "modes_kl_std", "inception_score_std", "memorisation_ratio_std", "near_copies_std",
+                    "modes_kl_std", "inception_score_std", "memorisation_ratio_std", "copy_excess_std",
                     "data_floor", "within_floor"):
             assert key in r, key
         assert r["fid_std"] > 0 and r["precision_std"] > 0

@@ -8,7 +8,7 @@ import torch
 
 from genlab.evaluation import neighbours
 from genlab.evaluation.fid import fid, fid_resampled, frechet_distance, kid, polynomial_mmd2
-from genlab.evaluation.memorisation import memorisation
+from genlab.evaluation.memorisation import HeldOut, memorisation
 from genlab.evaluation.modes import inception_score, mode_coverage
 from genlab.evaluation.prdc import density_coverage, prdc_resampled, precision_recall
 from genlab.evaluation.sample_quality import bootstrap_indices, within_floor
@@ -119,11 +119,12 @@ def test_mode_coverage_and_inception_score_against_their_formulas():
 
 def test_memorisation_tells_copies_from_new_images():
     g = torch.Generator().manual_seed(5)
-    train, test = torch.rand(200, 1, 4, 4, generator=g), torch.rand(50, 1, 4, 4, generator=g)
-    copies = memorisation(train[:40] + 1e-4, train, test)
-    fresh = memorisation(torch.rand(40, 1, 4, 4, generator=g), train, test)
-    assert copies["memorisation_ratio"] < 0.01 and copies["near_copies"] == 1.0
-    assert 0.7 < fresh["memorisation_ratio"] < 1.4 and fresh["near_copies"] < 0.2
+    train, test = torch.rand(200, 1, 4, 4, generator=g), torch.rand(100, 1, 4, 4, generator=g)
+    held = HeldOut(train[:50], test[:50], test[50:])
+    copies = memorisation(train[:40] + 1e-4, train, test, held=held)
+    fresh = memorisation(torch.rand(40, 1, 4, 4, generator=g), train, test, held=held)
+    assert copies["memorisation_ratio"] < 0.01 and copies["copies_found"] and copies["copy_share"] == 1.0
+    assert 0.7 < fresh["memorisation_ratio"] < 1.4 and not fresh["copies_found"] and abs(fresh["copy_excess"]) < 0.2
     d, idx = copies["_nearest"]
     assert torch.equal(idx, torch.arange(40))
 

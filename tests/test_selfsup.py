@@ -54,7 +54,7 @@ def test_unlabelled_data_get_fid_prdc_and_memorisation_once_trained_then_cached(
     assert "genlab self-supervised (SimCLR) v" in out.out         # the table names its feature network
     r = json.loads((unlabelled["run"] / "eval.json").read_text())
     assert r["feature_network"].startswith("genlab self-supervised (SimCLR)") and "128-d" in r["feature_network"]
-    for key in ("fid", "fid_std", "precision", "recall", "density", "coverage", "memorisation_ratio", "near_copies"):
+    for key in ("fid", "fid_std", "precision", "recall", "density", "coverage", "memorisation_ratio", "copy_excess"):
         assert key in r, key
     # Two Gaussians of 8-bit pixels are far from the data: beyond the real-versus-real floor and its noise.
     assert r["fid"] > r["data_floor"]["fid"] > 0 and "fid" not in r["within_floor"] and "skipped" not in r

@@ -28,7 +28,7 @@ from ..data.loader import Batches
 from ..errors import UserError
 from . import fid as fidmod
 from .features import FeatureNetwork
-from .memorisation import memorisation
+from .memorisation import HeldOut, memorisation
 from .modes import inception_score, mode_coverage
 from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
@@ -42,6 +42,7 @@ BOOTSTRAP = 100          # resamples for every `<key>_std`
 BOOTSTRAP_SEED = 0
 MAX_DEFAULT_SAMPLES = 10_000
 PARZEN_HELD_OUT = 1000   # held-out images that choose the Parzen bandwidth, and as many others it scores
+COPY_HELD_OUT = 5000     # memorisation: at most this many held-out images in each half
 # Figures compared with the floor, and those where lower is better (there, any figure below the floor's
 # counts as within it: nothing is closer to the data than the data).
 FLOOR_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "modes_covered", "modes_kl",
@@ -175,8 +176,17 @@ class SampleJudge:
                 train, test = self.train_all(), self.test
             train8 = eight_bit(train.flatten(1))
             d_test = nearest(test.flatten(1), train.flatten(1), train8)[0]
-            self._pictures = (train, test, train8, d_test)
+            self._pictures = (train, test, train8, d_test, self._held_out(train, train8))
         return self._pictures
+
+    def _held_out(self, train: torch.Tensor, train8) -> HeldOut:
+        """The copy tests' real sets: every training image, and the whole test split as the model saw it cut
+        in two halves (compared with; judging the judge), in a fixed random order."""
+        held = (self.ds.test_x.to(self.device).float() / 255 if self.binarize == "none"
+                else real_images(self.ds.test_x, self.binarize, None, self.device, seed=3))
+        order = torch.randperm(len(held), generator=torch.Generator().manual_seed(3))
+        h = max(1, min(COPY_HELD_OUT, len(held) // 2))
+        return HeldOut(train, held[order[:h]], held[order[h:2 * h]], train8)
 
     def judge(self, images: torch.Tensor, *, memorise_picture=None, parzen: bool = True) -> dict:
         """Figures for a set of images (a model's samples, or real images as the data's own rows), each with
@@ -215,14 +225,16 @@ class SampleJudge:
         if skipped:                     # said in the table, not an error: the other figures stand
             out["skipped"] = skipped
         if "memorisation" in self.metrics and memorise_picture is not None:
-            train, test, train8, d_test = self.pictures()
+            train, test, train8, d_test, held = self.pictures()
             pictures = (images.clamp(0, 1) * 255).round() / 255
-            m = memorisation(pictures, train, test, train8=train8, d_test=d_test)
-            found = m.pop("_nearest")
+            m = memorisation(pictures, train, test, held=held, train8=train8, d_test=d_test, resamples=resamples)
+            found, held_idx = m.pop("_nearest"), m.pop("_held_nearest")
             out.update(m)
-            out.update(_memorisation_std(m, found[0].double().cpu(), resamples))
+            d_sample, test_median = found[0].double().cpu(), max(m["nn_distance_test"], 1e-12)
+            out["memorisation_ratio_std"] = _std([float(d_sample[i].median()) / test_median for i in resamples])
             from .memorisation import save_closest_pairs
-            out["memorisation_picture"] = str(save_closest_pairs(pictures, train, found, memorise_picture))
+            out["memorisation_picture"] = str(save_closest_pairs(pictures, train, found, memorise_picture,
+                                                                 held.held, held_idx))
         if parzen and self.parzen_sets is not None:
             from .parzen import parzen as parzen_estimate
             out.update(parzen_estimate(images, *self.parzen_sets, binary=self.binarize in ("dynamic", "threshold")))
@@ -251,15 +263,3 @@ class SampleJudge:
         if not hasattr(self, "_floor_row"):
             self._floor_row = self.judge(self.floor) if self.floor is not None else None
         return self._floor_row
-
-
-def _memorisation_std(m: dict, d_sample: torch.Tensor, resamples: torch.Tensor) -> dict:
-    """Bootstrap deviations of the median-distance ratio and the near-copy share; the test images' side
-    stays fixed. A sample is a near copy when it is among the round(share × n) closest ones: the share
-    counts the distances below one threshold, so they are exactly those."""
-    n = len(d_sample)
-    copies = round(m["near_copies"] * n)
-    near = d_sample <= d_sample.sort().values[copies - 1] if copies else torch.zeros(n, dtype=torch.bool)
-    test_median = max(m["nn_distance_test"], 1e-12)
-    return {"memorisation_ratio_std": _std([float(d_sample[i].median()) / test_median for i in resamples]),
-            "near_copies_std": _std([float(near[i].double().mean()) for i in resamples])}

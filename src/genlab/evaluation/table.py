@@ -62,7 +62,8 @@ def _binarisations(results: list[dict]) -> str:
 QUALITY_ALL = [("fid", "FID", "{:.2f}"), ("kid", "KID×10³", None), ("precision", "prec", "{:.3f}"),
            ("recall", "rec", "{:.3f}"), ("density", "dens", "{:.3f}"), ("coverage", "cov", "{:.3f}"),
            ("modes_covered", "modes", None), ("modes_kl", "KL(modes)", "{:.3f}"), ("inception_score", "IS", "{:.2f}"),
-           ("memorisation_ratio", "NN ratio", "{:.3f}"), ("near_copies", "near copies", "{:.3f}"),
+           ("memorisation_ratio", "NN ratio", "{:.3f}"), ("copy_excess", "copies", "{:+.3f}"),
+           ("data_copying_ct", "C_T", "{:.1f}"),
            ("parzen_nats", "Parzen", "{:.1f}"), ("mixing_label_changes_per_100", "changes/100", "{:.1f}"),
            ("mixing_classes_visited", "visited", "{:.1f}"), ("mixing_autocorr_lag10", "autocorr@10", "{:.2f}")]
 OPTIONAL = {"parzen_nats", "mixing_label_changes_per_100", "mixing_classes_visited", "mixing_autocorr_lag10"}
@@ -83,7 +84,7 @@ def _quality_cell(r: dict, key: str, fmt, marked=(), compared=()) -> str:
     else:
         text = fmt.format(v)
         std = r.get(f"{key}_std")
-        if isinstance(std, float) and std == std and key != "near_copies":     # not None, not NaN
+        if isinstance(std, float) and std == std:     # not None, not NaN
             text += "±" + fmt.format(std)
     if key not in compared:
         return text
@@ -138,7 +139,12 @@ def format_quality(results: list[dict]) -> list[str]:
     out.append("prec/rec: k=3 (Kynkäänniemi et al.); dens/cov: k=5 (Naeem et al.); modes: classes holding ≥10% of "
                "their data share, KL(sample classes ‖ data classes) in nats; IS: the classifier's Inception Score; "
                "NN ratio: median distance of samples to their nearest training image ÷ the same for test images "
-               "(well below 1: copies); near copies: share of samples closer than 99% of test images are.")
+               "(below 1: closer than new images are, as copies are, and blurs); copies: the share of samples at "
+               "most half as far from a training image as from any held-out image, minus that share of real "
+               "held-out images (0: no copying; a copier's is positive); C_T: Meehan et al.'s data-copying "
+               "z-score (well below 0: closer to the training images than new images are, copies or blurs; "
+               "above 0: farther).")
+    out += [f"{r['name']}: {r['memorisation_verdict']}" for r in results if r.get("memorisation_verdict")]
     if any("parzen_nats" in r for r in results):
         out.append("Parzen: the Parzen-window NLL the GAN and GSN papers reported, in nats per image: a kernel on "
                    "the samples (binarised: keep each pixel or flip it with ε; 8-bit: a Gaussian, + D·log 256), "

@@ -61,7 +61,7 @@ FIGURES = [
     ("recall", "recall", "share"), ("density", "density", "ratio"), ("coverage", "coverage", "share"),
     ("modes_covered", "modes", "classes"), ("modes_kl", "KL(modes)", "nats"),
     ("inception_score", "IS", "classes"), ("memorisation_ratio", "NN ratio", "ratio"),
-    ("near_copies", "near copies", "share"), ("parzen_nats", "Parzen", "nats/{u}"),
+    ("copy_excess", "copies", "share"), ("data_copying_ct", "C_T", "z"), ("parzen_nats", "Parzen", "nats/{u}"),
 ]
 SCALE = {"kid": 1e3}
 NOT_HEADLINES = {"baseline_nll_nats", "unigram_perplexity"}      # a data set's figures, not the model's
