@@ -11,6 +11,21 @@ from genlab.cli import main
 os.environ.setdefault("GENLAB_CACHE", os.path.join(os.path.dirname(__file__), "..", ".cache-test"))
 torch.set_num_threads(2)
 
+# The fast subset, `pytest -m "not slow"` (under a minute on 2 cores): the architecture, declarations, units,
+# parsing, bad input and small reference checks. Every other module trains models for more than a moment,
+# drives a browser or starts processes, and is marked slow here; a slow test inside a fast module carries
+# @pytest.mark.slow itself. CI runs everything.
+FAST_MODULES = {"test_architecture", "test_data_sets", "test_captions",
+                "test_text_bad_input", "test_text_data", "test_audio_data", "test_vae", "test_sample_metrics",
+                "test_pixel_lstm_cached", "test_printed_digits", "test_video_data", "test_completion_agreement",
+                "test_shared_pieces", "test_gmm", "test_made", "test_parzen", "test_quality_floor"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__ not in FAST_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def one_thread():

@@ -43,6 +43,7 @@ def test_sampling_draws_binary_images_of_the_data_shape():
     assert x.shape == (5, 1, 2, 3) and set(x.unique().tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_it_learns_digits_beyond_the_independent_pixel_baseline(tmp_path):
     run = genlab.train("made", "digits", tmp_path / "made", epochs=40, batch_size=64, threads=1, quiet=True,
                        samples=0, hidden=256, masks=4)

@@ -52,6 +52,7 @@ def test_the_bandwidth_is_the_held_out_halfs_best_and_the_figure_is_the_other_ha
     assert math.isclose(out["parzen_nats_std"], float(nll.std()) / math.sqrt(60), rel_tol=1e-9)
 
 
+@pytest.mark.slow
 def test_eval_gives_a_runs_parzen_estimate_beside_real_datas(tmp_path, capsys):
     run = genlab.train("vae", "digits", tmp_path / "vae", epochs=3, threads=1, quiet=True, samples=0, hidden=64)
     [r] = genlab.evaluate([run.path], metrics=["parzen"], samples=400, device="cpu", live=False)

@@ -103,6 +103,7 @@ RUN_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, argv, names", RUN_CASES, ids=[f"{k} {' '.join(a[::2])}" for k, a, _ in RUN_CASES])
 def test_bad_options_for_a_run(capsys, tmp_path, runs, poems, kind, argv, names):
     run = poems if kind == "text" else runs["vae"]
@@ -112,6 +113,7 @@ def test_bad_options_for_a_run(capsys, tmp_path, runs, poems, kind, argv, names)
     assert snapshot(run) == run_before
 
 
+@pytest.mark.slow
 def test_eval_refuses_text_and_image_runs_together(capsys, tmp_path, runs, poems):
     before = snapshot(poems)
     refused(capsys, ["eval", poems, runs["vae"]], "evaluate image runs and text runs separately")

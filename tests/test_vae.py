@@ -1,6 +1,8 @@
 """The VAE's bounds and networks, checked against their definitions."""
 import math
 
+import pytest
+
 import torch
 
 from genlab.data.batch import Batch
@@ -14,6 +16,7 @@ def small_vae(shape=(1, 8, 8), pixels="binary", **kw):
     return VAE(VAEConfig(latent_dim=3, hidden=32, **kw), DataInfo(shape=shape, pixels=pixels)).eval()
 
 
+@pytest.mark.slow
 def test_iwae_is_below_the_negative_elbo_and_tightens_with_k():
     model = small_vae()
     x = (torch.rand(64, 1, 8, 8) < 0.3).float()
