@@ -5,17 +5,28 @@ it resumes exactly where it stopped).
     python benchmarks/zoo.py list                              # the entries and their commands
     python benchmarks/zoo.py train vpn-moving-mnist-32         # train (or resume) one or more entries
     python benchmarks/zoo.py train --all --runs zoo-runs       # every entry not finished yet, in order
+    python benchmarks/zoo.py pack vpn-moving-mnist-32          # a finished run into genlab's zoo, with its card
 
-Runs are written under --runs (default zoo-runs/NAME); `genlab zoo` ships the finished ones.
+Runs are written under --runs (default zoo-runs/NAME). `pack` copies a finished run into src/genlab/zoo/NAME:
+config.json, its weights in float16 where the test figure stays within its ± (float32 where not), a picture
+of what it draws, and its card (README.md and card.json: the command, the training time and machine, the
+figures of `genlab eval` with their ± and baseline). An entry already there is replaced only with --replace.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import platform
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+ZOO = Path(__file__).resolve().parents[1] / "src" / "genlab" / "zoo"
+# What `pack` draws for the card's picture, by kind of data: the file and the options of `genlab sample`.
+PICTURES = {"image": ("samples.png", ["-n", "64"]), "video": ("clips.gif", ["-n", "4", "--frames", "10"]),
+            "audio": ("samples.wav", ["-n", "8"]), "text": ("samples.txt", ["-n", "10"])}
 
 # name: (the lecture's system it shows, the arguments of `genlab train` after the model name).
 # Epochs are fixed, not a time budget, so the command alone gives the same weights on any machine.
@@ -34,6 +45,7 @@ ENTRIES: dict[str, tuple[str, list[str]]] = {
     "glow-mnist": ("Glow (normalising flow)", ["glow", "--data", "mnist"]),
     "rbm-mnist": ("restricted Boltzmann machine", ["rbm", "--data", "mnist"]),
     "ddpm-mnist": ("DDPM (diffusion)", ["ddpm", "--data", "mnist"]),
+    "gsn-mnist": ("generative stochastic network (a Markov chain)", ["gsn", "--data", "mnist"]),
     "sentence-vae-tang300": ("sentence VAE on the Tang poems", ["sentence-vae", "--data", "tang300"]),
     "cyclegan-mnist-printed": ("CycleGAN, handwritten ↔ printed digits",
                                ["cyclegan", "--data-a", "mnist", "--data-b", "printed-digits"]),
@@ -68,12 +80,119 @@ def train(name: str, runs: Path) -> None:
     print(f"{name}: {(time.time() - t) / 60:.1f} min this sitting", flush=True)
 
 
+def machine() -> str:
+    import torch
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "a CPU") if Path("/proc/cpuinfo").is_file() \
+        else platform.processor()
+    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), 1 thread"
+
+
+def likelihood(path: Path) -> dict:
+    import genlab
+    [r] = genlab.evaluate([str(path)], ["likelihood"], iwae_k=0, device="cpu", threads=2, live=False)
+    return r
+
+
+def headline(r: dict) -> tuple[str, float, float]:
+    from genlab.evaluation.likelihood import headline as key_of
+    key = key_of(r) or next(k for k in r if k.endswith("_nats_per_line"))
+    return key, r[key], r.get(f"{key}_se", 0.0)
+
+
+def pack(name: str, runs: Path, replace: bool) -> Path:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    src, dest = runs / name, ZOO / name
+    if not finished(src):
+        sys.exit(f"zoo.py: {src} has not finished its epochs: train it first")
+    if dest.exists() and not replace:
+        sys.exit(f"zoo.py: {dest} exists; --replace only when the new figures beat its card's beyond their ±")
+    full = likelihood(src)
+    key, value, se = headline(full)
+    tmp = ZOO / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy(src / "config.json", tmp / "config.json")
+    # The optimiser's state and the epochs' figures, so that a copy (genlab zoo copy) resumes where it stopped.
+    for part in ("trainer.pt", "metrics.jsonl"):
+        shutil.copy(src / part, tmp / part)
+    state = load_file(str(src / "model.safetensors"))
+    with safe_open(str(src / "model.safetensors"), "pt") as f:
+        meta = f.metadata() or {}
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(tmp / "model.safetensors"),
+              metadata=meta)
+    half = likelihood(tmp)
+    dtype = "float16"
+    if abs(half[key] - value) > se:              # the narrower weights move the figure: keep float32
+        shutil.copy(src / "model.safetensors", tmp / "model.safetensors")
+        half, dtype = full, "float32"
+    # The trainer state names the weights it was saved with by their digest: the shipped ones, now.
+    import torch
+    import genlab
+    from genlab.training.trainer import weights_digest
+    state = torch.load(tmp / "trainer.pt", map_location="cpu", weights_only=True)
+    state["weights_digest"] = weights_digest(genlab.load(str(tmp)))
+    torch.save(state, tmp / "trainer.pt")
+    cfg = json.loads((src / "config.json").read_text())
+    rows = [json.loads(line) for line in (src / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    minutes = sum(r.get("seconds", 0.0) for r in rows) / 60
+    from genlab import modalities
+    from genlab.runs import Run
+    kind = modalities.of_run(Run.open(tmp)).name
+    picture, options = PICTURES[kind]
+    subprocess.run(["genlab", "sample", str(tmp), *options, "-o", str(tmp / picture), "--threads", "2"], check=True)
+    lecture, args = ENTRIES[name]
+    figure = f"{key} {half[key]:.2f} ± {half.get(key + '_se', 0):.2f}"
+    base = next((f"{k} {half[k]:.2f}" for k in ("baseline_nll_nats", "baseline_nats_per_line", "copy_nll_nats")
+                 if isinstance(half.get(k), float)), "")
+    card = {"name": name, "lecture": lecture, "model": cfg["model"], "data": cfg["data"]["spec"],
+            "command": " ".join(["genlab", "train", *args]), "epochs": len(rows), "steps": rows[-1]["step"],
+            "training": f"{minutes:.0f} min on {machine()}", "weights": dtype,
+            "figures": {k: v for k, v in half.items() if isinstance(v, float)}, "headline_key": key,
+            "headline": f"{figure}" + (f" (baseline: {base})" if base else ""),
+            "pictures": sorted(p.name for p in tmp.iterdir() if p.suffix in (".png", ".gif", ".wav", ".txt"))}
+    (tmp / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp / "README.md").write_text(card_text(card), encoding="utf-8")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
+    print(f"{name}: packed into {dest} ({size:.1f} MiB, {dtype} weights); {card['headline']}")
+    return dest
+
+
+def card_text(card: dict) -> str:
+    figures = "\n".join(f"| `{k}` | {v:.4g} |" for k, v in card["figures"].items() if not k.endswith("_se"))
+    return f"""# zoo:{card['name']}: {card['lecture']}
+
+{card['model']} on {card['data']}, trained by
+
+    {card['command']} --threads 1
+
+for {card['epochs']} epochs ({card['steps']:,} steps): {card['training']}. Weights stored as {card['weights']}
+(the test figure below is computed from them).
+
+**{card['headline']}** (`genlab eval zoo:{card['name']}`).
+
+    genlab sample zoo:{card['name']} -o {card['pictures'][0] if card['pictures'] else 'samples.png'}
+    genlab zoo copy {card['name']} runs/{card['name']}     # to resume it or change it
+
+Pictures here: {', '.join(card['pictures'])}.
+
+| figure | value |
+| --- | --- |
+{figures}
+"""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("list", "train"))
+    p.add_argument("action", choices=("list", "train", "pack"))
     p.add_argument("names", nargs="*")
     p.add_argument("--all", action="store_true", help="every entry, in the order listed")
     p.add_argument("--runs", type=Path, default=Path("zoo-runs"))
+    p.add_argument("--replace", action="store_true", help="pack: replace an entry already in the zoo")
     a = p.parse_args()
     names = list(ENTRIES) if a.all or (a.action == "list" and not a.names) else a.names
     unknown = [n for n in names if n not in ENTRIES]
@@ -82,6 +201,8 @@ def main() -> None:
     for name in names:
         if a.action == "list":
             print(f"{name:26s} {ENTRIES[name][0]}\n    {' '.join(command(name, a.runs / name))}")
+        elif a.action == "pack":
+            pack(name, a.runs, a.replace)
         else:
             train(name, a.runs)
 

@@ -8,7 +8,7 @@ import genlab
 PACKAGE = Path(genlab.__file__).parent
 # Lowest first. A module may import its own floor and the floors below it, never one above.
 FLOORS = [
-    {"errors", "printable", "atomic", "runconfig", "runlock", "version", "settings"},
+    {"errors", "printable", "atomic", "runconfig", "runlock", "version", "settings", "zoo"},
     {"data"},
     {"models"},
     {"training", "evaluation", "runs", "explore"},

@@ -14,11 +14,12 @@ import contextlib
 import dataclasses
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
-from . import modalities, runconfig
+from . import modalities, runconfig, zoo
 from .errors import UserError
 from .models.base import make_config
 from .models.registry import get_model_class, model_names
@@ -135,6 +136,9 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
     """Continue a run where its last checkpoint left it (to `epochs` in all, when given): the weights
     come out identical to a run that was never interrupted."""
     run = Run.open(path)
+    if run.shipped:
+        raise UserError(f"{path} is shipped with genlab and never changes: copy it first (genlab zoo copy "
+                        f"{run.path.name} runs/{run.path.name}), then resume the copy")
     modality = modalities.of_run(run)
     dev = training_device(device, threads)
     restart = not run.has_checkpoint()          # it died before its first checkpoint: start it again, same seed
@@ -155,7 +159,7 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
 
 def train_from_config(config_path: str | Path, out: str | Path | None = None, **overrides) -> Run:
     """A new run with the settings of another run's config.json: the same model, data, seed and options."""
-    p = Path(config_path)
+    p = zoo.resolve(config_path)            # zoo:NAME/config.json: retrain a zoo entry from scratch
     try:
         cfg = runconfig.validate(json.loads(p.read_text()), str(p))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -256,9 +260,11 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
                   **modality.describe_run(model, run, ds), "epochs": (run.metrics() or [{"epoch": 0}])[-1]["epoch"]}
         if "likelihood" in metrics:
             result.update(modality.likelihood(model, run, ds, iwae_k=iwae_k, live=live))
-        if quality is not None:
-            result.update(quality.report(model, run.path, d.get("hash"), ds, d["binarize"], live))
-        write_json(run.path / "eval.json", result)
+        if quality is not None:           # a zoo run's pictures go to the temporary folder, never into genlab
+            pictures = Path(tempfile.mkdtemp(prefix=f"genlab-{run.path.name}-")) if run.shipped else run.path
+            result.update(quality.report(model, pictures, d.get("hash"), ds, d["binarize"], live))
+        if not run.shipped:
+            write_json(run.path / "eval.json", result)
         results.append(result)
     return results
 

@@ -300,6 +300,12 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("--epochs", type=_positive(int, "--epochs"), default=None)
     _common_run_options(p)
 
+    p = sub.add_parser("zoo", help="trained runs shipped with genlab: list them, show one's card, or copy one",
+                       description="genlab zoo | genlab zoo NAME | genlab zoo copy NAME DEST. Every command that "
+                                   "takes a run takes zoo:NAME too (genlab serve zoo: serves them all).")
+    p.add_argument("name", nargs="?", help="an entry, to show its card; or `copy`")
+    p.add_argument("target", nargs="*", help="with copy: NAME DEST")
+
     p = sub.add_parser("report", help="one self-contained HTML page of runs: curves, samples, figures, a table")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("-o", "--output", default="report.html", help="the page to write (default report.html)")

@@ -205,17 +205,49 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# ---- the zoo -----------------------------------------------------------------------------------------
+
+def cmd_zoo(args) -> int:
+    from . import zoo
+
+    if args.name is None:
+        if args.target:
+            raise UserError("genlab zoo takes an entry's name, or copy NAME DEST")
+        for name in zoo.names():
+            c = zoo.card(name)
+            print(f"{name:28s} {c['lecture']}: {c['model']} on {c['data']}, trained {c['training']}\n"
+                  f"{'':28s} {c['headline']}")
+        print(f"\n{len(zoo.names())} entries; genlab zoo NAME shows one's card; zoo:NAME is a run to every command "
+              f"(genlab sample zoo:NAME, genlab serve zoo:)")
+        return 0
+    if args.name == "copy":
+        if len(args.target) != 2:
+            raise UserError("copy takes the entry and a new folder: genlab zoo copy NAME DEST")
+        print(f"copied zoo:{args.target[0]} to {zoo.copy(*args.target)}: resume it with genlab train --resume "
+              f"{args.target[1]} --epochs N")
+        return 0
+    if args.target:
+        raise UserError("genlab zoo NAME takes nothing more (genlab zoo copy NAME DEST copies one)")
+    zoo.resolve(zoo.PREFIX + args.name)              # an unknown name is one line
+    print(zoo.card_text(args.name), end="")
+    return 0
+
+
 # ---- report and serve --------------------------------------------------------------------------------
 
 def cmd_report(args) -> int:
+    from . import zoo
     from .web.report import write_report
 
-    print(f"wrote {write_report(args.runs, args.output, device=args.device, threads=args.threads)}")
+    runs = zoo.expand(args.runs)
+    print(f"wrote {write_report(runs, args.output, device=args.device, threads=args.threads)}")
     return 0
 
 
 def cmd_serve(args) -> int:
+    from . import zoo
     from .web.server import serve
 
-    serve(args.runs, args.host, args.port, device=args.device, threads=args.threads, workers=args.workers)
+    serve(zoo.expand(args.runs), args.host, args.port, device=args.device, threads=args.threads,
+          workers=args.workers)
     return 0

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import save_file
 
 from .version import __version__
-from . import runconfig
+from . import runconfig, zoo
 from .data.info import info_from_json
 from .errors import UserError
 from . import atomic as _atomic, runlock                     # writing safely; one writer per run
@@ -71,6 +71,11 @@ class Run:
     def __init__(self, path: str | Path, config: dict):
         self.path, self.config = Path(path), config
 
+    @property
+    def shipped(self) -> bool:
+        """A run of the zoo, inside genlab: read, never written."""
+        return zoo.is_shipped(self.path)
+
     # ---- creating and opening ----
     @classmethod
     def create(cls, path: str | Path, config: dict) -> "Run":
@@ -84,7 +89,7 @@ class Run:
 
     @classmethod
     def open(cls, path: str | Path) -> "Run":
-        path = Path(path)
+        path = zoo.resolve(path)                 # zoo:NAME: a run shipped with genlab
         if not path.is_dir() or not (path / CONFIG).is_file():
             raise UserError(f"{path} is not a run directory (no {CONFIG}); make one with `genlab train`")
         return cls(path, runconfig.read(path / CONFIG))

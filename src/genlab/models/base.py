@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .. import runconfig
+from .. import runconfig, zoo
 from ..atomic import write_atomic
 from ..data.base import DataInfo
 from ..data.info import info_from_json
@@ -165,8 +165,9 @@ class GenerativeModel(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "GenerativeModel":
         """The model saved in `directory` (a run directory, or `save_pretrained`'s), in eval mode. Reading
-        it never runs code: config.json is checked field by field, the weights are safetensors."""
-        directory = Path(directory)
+        it never runs code: config.json is checked field by field, the weights are safetensors. `zoo:NAME`
+        names a run shipped with genlab."""
+        directory = zoo.resolve(directory)
         f = directory / runconfig.CONFIG
         if not f.is_file():
             raise UserError(f"{printable(directory)} is not a run directory (no {runconfig.CONFIG}); make one "

@@ -45,6 +45,13 @@ def read_weights(model, path: Path, described_by: str = "config.json") -> dict:
     if bad is not None:
         raise UserError(f"{printable(f)} holds NaN or infinite weights ({printable(bad)}): it is damaged; "
                         "train it again or restore a good copy")
+    # A float weight may be stored narrower (the zoo's float16 or bfloat16), never as another kind of number.
+    own = model.state_dict()
+    wrong = next((k for k, v in state.items() if k in own and v.is_floating_point() != own[k].is_floating_point()
+                  or (k in own and not v.is_floating_point() and v.dtype != own[k].dtype)), None)
+    if wrong is not None:
+        raise UserError(f"{printable(f)} holds {printable(wrong)} as {str(state[wrong].dtype).removeprefix('torch.')}, "
+                        f"not {str(own[wrong].dtype).removeprefix('torch.')}: it does not fit the model in {described_by}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
