@@ -52,3 +52,25 @@ def test_a_forced_net_is_kept_whatever_the_shape():
     for kind in ("mlp", "conv"):
         assert choose_net(kind, (1, 1, 1), conv_from=16) == kind
         assert LatentNetConfig(net=kind).net_kind((3, 64, 64)) == kind
+
+
+def test_progress_writes_a_plain_line_every_ten_seconds_where_output_is_no_terminal(monkeypatch):
+    import io
+
+    from genlab.training import progress
+
+    class Clock:                                      # the module's clock alone, moved by hand
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls):
+            return cls.now
+    monkeypatch.setattr(progress, "time", Clock)
+    out = io.StringIO()
+    bar = progress.Progress(20, "epoch 1/1", stream=out, live=False)
+    for _ in range(11):                               # 33 s of work, 3 s a step
+        Clock.now += 3.0
+        bar.update(1, items=64, loss=1.0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and all(line.startswith("epoch 1/1 |") and "\r" not in line for line in lines)
+    assert "4/20" in lines[0]                         # the first after 10 s of work (12 s: the 4th step)

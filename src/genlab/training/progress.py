@@ -1,9 +1,12 @@
-"""A progress bar for long work: position, figures, rate and time left. Live on a terminal; one line
-per finished bar otherwise (logs and CI stay readable)."""
+"""A progress bar for long work: position, figures, rate and time left. Live on a terminal; otherwise (a
+log, CI, `| tee`) a plain line at least every PLAIN_EVERY seconds while it runs and one when it ends, so a
+long step is never silent and the log stays readable."""
 from __future__ import annotations
 
 import sys
 import time
+
+PLAIN_EVERY = 10.0      # seconds between the plain lines written where the output is not a terminal
 
 
 def fmt_time(s: float) -> str:
@@ -40,6 +43,10 @@ class Progress:
         now = time.perf_counter()
         if self.live and (now - self.last > 0.1 or self.done >= self.total):
             self.stream.write("\r" + self.line() + "\x1b[K")
+            self.stream.flush()
+            self.last = now
+        elif not self.live and now - self.last >= PLAIN_EVERY and self.done < self.total:
+            self.stream.write(self.line() + "\n")
             self.stream.flush()
             self.last = now
 
