@@ -93,3 +93,17 @@ def test_the_trainer_fuses_adam_and_the_update_is_the_same_to_round_off():
             opt.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_auto_precision_follows_the_hardware_and_is_recorded(tmp_path, capsys):
+    from genlab.training.acceleration import choose_precision, native_bf16
+    native, what = native_bf16(torch.device("cpu"))
+    chosen, why = choose_precision(torch.device("cpu"), "auto")
+    assert chosen == ("bf16" if native else "fp32") and why.startswith("auto: ") and what in why
+    assert choose_precision(torch.device("cpu"), "fp32") == ("fp32", "asked for")
+    run = genlab.train("vae", "digits", tmp_path / "run", epochs=1, samples=0, hidden=16, threads=1)
+    assert run.config["train"]["precision"] == chosen         # resolved once: a resume keeps it anywhere
+    assert f"precision {chosen} (auto: " in capsys.readouterr().err
+    if not native:                                            # bf16 on an emulating CPU: kept, and said
+        choose_precision(torch.device("cpu"), "bf16")
+        assert "emulated" in capsys.readouterr().err

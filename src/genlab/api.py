@@ -25,6 +25,7 @@ from .models.base import make_config
 from .models.registry import get_model_class, model_names
 from .runs import Run, load as _load_run, write_json
 from .training import distributed
+from .training.acceleration import choose_precision
 from .training.options import TrainOptions
 from .training.trainer import Trainer, resolve_device
 from .training.watch import LearningWatch
@@ -124,6 +125,10 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
                                    "lr": lr or cls.default_lr, "seed": seed, "samples": samples})
     if not epochs:              # the model's default: its optimiser steps over this data's size
         opts.epochs = cls.epochs_for(record["train"], opts.batch_size)
+    # The precision is chosen here, once, and recorded: a resumed run keeps it on any machine.
+    opts.precision, why = choose_precision(dev, opts.precision)
+    if not quiet and distributed.current().is_main:
+        print(f"precision {opts.precision} ({why})", file=sys.stderr)
     # Batches before the run exists: data that cannot be batched writes nothing.
     train_b, test_b = modality.batches(ds, info, record, batch_size=opts.batch_size, seed=seed, device=dev)
     config = runconfig.build(cls, net.config, info, record, seed, opts.to_json())

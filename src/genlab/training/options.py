@@ -29,7 +29,8 @@ class TrainOptions:
     ema: float = 0.0             # decay of an average of the weights, which is sampled and saved (0: off)
     checkpoint_every: int = 0    # also checkpoint every N optimiser steps inside an epoch (0: at epoch ends only)
     log: str = "jsonl"           # or "tensorboard": event files under RUN/tensorboard/ as well
-    precision: str = "fp32"      # or "bf16": training steps under bfloat16 autocast (acceleration.py)
+    precision: str = "auto"      # fp32, bf16 (training steps under bfloat16 autocast) or auto: bf16 where the device
+                                 # computes it natively, chosen when the run starts (acceleration.py)
     compile: bool = False        # torch.compile the model's networks (acceleration.py)
 
     def __post_init__(self):
@@ -104,9 +105,10 @@ def add_trainer_options(parser: argparse.ArgumentParser) -> None:
                    metavar="STEPS", help="also checkpoint every STEPS steps inside an epoch, so a long epoch "
                                          "resumes where it stopped (0: at epoch ends only, the default)")
     g.add_argument("--precision", dest="precision", choices=PRECISIONS,
-                   help="fp32 (default), or bf16: each training step's matrix products and convolutions in "
-                        "bfloat16 (faster on GPUs and on CPUs with AVX-512 BF16; weights and test figures "
-                        "stay float32)")
+                   help="auto (default): bf16 where the device computes bfloat16 natively (GPUs, CPUs with "
+                        "AVX-512 BF16 or AMX), else fp32; fp32; or bf16: each training step's matrix products "
+                        "and convolutions in bfloat16 (weights and test figures stay float32; emulated on "
+                        "other CPUs, 5 to 20 times slower)")
     g.add_argument("--compile", dest="compile", action="store_const", const=True,
                    help="torch.compile the model's networks: faster steps after tens of seconds of compiling")
     g.add_argument("--log", dest="log", choices=LOGS,
