@@ -20,3 +20,17 @@ def test_a_run_that_learns_is_not_warned_about(tmp_path, capsys):
     genlab.train("vae", "digits", tmp_path / "fine", epochs=12, batch_size=32, lr=2e-3, latent_dim=4,
                  hidden=256, threads=1, samples=0)
     assert warnings_of(capsys) == []
+
+
+def test_a_loss_that_explodes_while_finite_stops_the_run(tmp_path, capsys):
+    # --lr 10: the VAE's loss goes from about 45 nats to 1e16 within a few steps, every value finite.
+    from conftest import genlab as run_cli, refused
+    assert run_cli("train", "vae", "--epochs", "5", "--lr", "10", "--samples", "0", "--threads", "1",
+                   "--out", tmp_path / "run") == 2
+    out, err = capsys.readouterr()
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in out + err and last.startswith("genlab: error: the training loss exploded")
+    assert "--lr" in last and "no checkpoint" in last
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    refused(capsys, ["train", "vae", "--lr", "1e30", "--out", tmp_path / "other"], "--lr must be at most 10")
+    assert not (tmp_path / "other").exists()

@@ -84,6 +84,9 @@ def next_run_dir(model: str, data: str) -> Path:
     raise UserError("too many runs under runs/; pass --out")
 
 
+MAX_LR = 10.0       # no model of genlab learns at a rate past this (Adam's steps are about lr in size)
+
+
 def _check_positive(**values) -> None:
     """None means "the model's default"; anything given must be a positive, finite number."""
     for key, v in values.items():
@@ -119,6 +122,8 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
     torch.manual_seed(seed)             # the initial weights are part of what the seed fixes
     net = cls(config, info).to(dev)
     _check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
+    if lr is not None and lr > MAX_LR:        # only divergence lies past this: refused before anything is written
+        raise UserError(f"--lr must be at most {MAX_LR:g}, not {lr:g}: a step that large can only diverge")
     opts = TrainOptions.from_json({**cls.default_train, **(trainer or {}),
                                    "epochs": epochs or cls.default_epochs,
                                    "batch_size": batch_size or cls.default_batch_size,

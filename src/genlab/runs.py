@@ -83,7 +83,10 @@ class Run:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             hint = " (use --resume to continue it)" if (path / CONFIG).exists() else ""
             raise UserError(f"{path} already exists and is not empty{hint}; choose another --out")
-        (path / SAMPLES).mkdir(parents=True, exist_ok=True)
+        try:
+            (path / SAMPLES).mkdir(parents=True, exist_ok=True)
+        except OSError as e:                 # a file where a folder must be, a read-only place, a full disk
+            raise _atomic.write_error(path, e, "make the run folder") from None
         write_json(path / CONFIG, config)
         return cls(path, config)
 

@@ -37,7 +37,11 @@ from .progress import Progress
 
 
 class TrainingDiverged(UserError):
-    """A loss or weight became non-finite; the last good checkpoint was kept."""
+    """A loss or weight became non-finite, or a loss exploded; the last good checkpoint was kept."""
+
+
+EARLY_STEPS = 20        # a run's loss is judged against the least of its first steps' (since it started or resumed)
+EXPLODED = 1000.0       # ... and has diverged past this many times that (or than 1, for losses near 0)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,6 +82,7 @@ class Trainer:
         self.model, self.run, self.train, self.test, self.opts = model, run, train, test, opts
         self.unit, self.live, self.quiet = unit, live, quiet or not self.procs.is_main
         self.epoch, self.step = 0, 0
+        self._early_losses: list[float] = []     # |loss| of the first steps, against which explosion is judged
         self.elapsed = 0.0             # training seconds over all epochs, resumes included
         self._pos: dict | None = None  # the epoch under way: steps done, examples, running sums, seconds
         self._saved: tuple[int, int, bool] | None = None    # (epoch, step, inside an epoch) of the last checkpoint
@@ -316,6 +321,18 @@ class Trainer:
             raise TrainingDiverged(
                 f"{bad[0]} became {logs[bad[0]]} in epoch {e + 1} (step {self.step}); training stopped and "
                 f"{self._kept()}: try a lower --lr")
+        # A loss that stays finite but explodes: orders of magnitude over the least of its first steps.
+        key = "loss" if "loss" in logs else next(iter(logs), None)
+        if key is None:
+            return
+        early = self._early_losses
+        if len(early) < EARLY_STEPS:
+            early.append(abs(logs[key]))
+        elif abs(logs[key]) > EXPLODED * max(min(early), 1.0):
+            raise TrainingDiverged(
+                f"the training {key} exploded to {logs[key]:.4g} at step {self.step} (epoch {e + 1}), from "
+                f"{min(early):.4g} in its first steps: training stopped and {self._kept()}; a lower --lr "
+                f"(this run's {self.opts.lr:g}) or --clip-grad 1 usually helps")
 
     def _check_weights(self, e: int) -> None:
         for name, p in self.model.state_dict().items():
