@@ -74,3 +74,21 @@ def test_progress_writes_a_plain_line_every_ten_seconds_where_output_is_no_termi
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all(line.startswith("epoch 1/1 |") and "\r" not in line for line in lines)
     assert "4/20" in lines[0] and "8/20" in lines[1]  # after 12 s (the first step past 10 s) and 24 s
+
+
+def test_a_grid_with_row_labels_writes_each_label_beside_its_row(tmp_path):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from genlab.data.images import save_grid
+    images = torch.zeros(6, 1, 8, 8)                 # black images: any dark pixel in the margin is text
+    plain, labelled = tmp_path / "a.png", tmp_path / "b.png"
+    save_grid(images, plain, nrow=2)
+    save_grid(images, labelled, nrow=2, row_labels=["a thick seven", "a small three", "an eight"])
+    a, b = np.asarray(Image.open(plain)), np.asarray(Image.open(labelled))
+    assert b.shape[0] == a.shape[0] and b.shape[1] > a.shape[1]
+    margin = b[:, : b.shape[1] - a.shape[1]]
+    bands = np.array_split(margin, 3, axis=0)       # one band per row of the grid
+    assert all((band < 128).any() for band in bands)
+    assert (b[:, b.shape[1] - a.shape[1]:] == a).all()   # the grid itself unchanged

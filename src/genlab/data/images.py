@@ -122,12 +122,31 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1, scale
     return grid
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int | None = None) -> Path:
-    """Write images as one PNG grid, enlarged so that small images stay visible; written atomically."""
+def label_rows(im: Image.Image, labels: list[str], row_height: float) -> Image.Image:
+    """The grid with a white margin on its left holding each row's label (a caption, a class) in black."""
+    from PIL import ImageDraw, ImageFont
+    size = int(max(10, min(18, row_height * 0.45)))
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(im)
+    width = int(max(draw.textlength(t, font=font) for t in labels)) + 12
+    out = Image.new(im.mode, (im.width + width, im.height), 255 if im.mode == "L" else (255, 255, 255))
+    out.paste(im, (width, 0))
+    draw = ImageDraw.Draw(out)
+    for i, text in enumerate(labels):
+        draw.text((6, (i + 0.5) * row_height), text, fill=0 if im.mode == "L" else (0, 0, 0), font=font, anchor="lm")
+    return out
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int | None = None,
+              row_labels: list[str] | None = None) -> Path:
+    """Write images as one PNG grid, enlarged so that small images stay visible, each row labelled with its
+    `row_labels` entry when given (a text2img grid's captions); written atomically."""
     h = images.shape[-2]
     scale = scale or max(1, 64 // h)
     grid = make_grid(images, nrow=nrow, scale=scale)
     im = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
+    if row_labels:
+        im = label_rows(im, row_labels, im.height / len(row_labels))
     path = Path(path)
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(path.suffix.lower())
     if fmt is None:

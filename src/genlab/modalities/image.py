@@ -160,9 +160,10 @@ class ImageModality(Modality):
             from ..runs import Run
             images, nrow = self.translations(model, self.reload(Run.open(Path(stem).parent.parent), warn=False), n)
             return save_grid(images, stem.with_suffix(".png"), nrow=nrow)
-        # A caption-conditioned model draws its example captions in turn: a column each.
-        return save_grid(self.draw(model, n, generator), stem.with_suffix(".png"),
-                         nrow=len(model.info.captions) or None)
+        if model.info.captions:                 # a caption-conditioned model: a row per example caption, labelled
+            images, nrow, labels = self.caption_rows(model, n, generator)
+            return save_grid(images, stem.with_suffix(".png"), nrow=nrow, row_labels=labels)
+        return save_grid(self.draw(model, n, generator), stem.with_suffix(".png"))
 
     def sample(self, model, n, options, output, generator):
         if "translate" in model.abilities:
@@ -181,9 +182,23 @@ class ImageModality(Modality):
             raise UserError(f"--class does not apply to {model.name}: it draws what a caption says; give "
                             f"--text \"...\"")
         condition = model.class_condition(mine.get("label"), n)
-        captioned = model.condition_kind == "text" and theirs.get("text") is None
+        if model.condition_kind == "text" and theirs.get("text") is None and not mine.get("nrow"):
+            images, nrow, labels = self.caption_rows(model, n, generator, **theirs)
+            print(f"wrote {save_grid(images, output or 'samples.png', nrow=nrow, row_labels=labels)} "
+                  f"({len(labels)} example captions, a row each)")
+            return
         write_grid(model.sample(n, condition=condition, generator=generator, **theirs), output or "samples.png",
-                   mine.get("nrow") or (len(model.info.captions) if captioned else None) or None)
+                   mine.get("nrow"))
+
+    @staticmethod
+    def caption_rows(model, n: int, generator, **settings) -> tuple[torch.Tensor, int, list[str]]:
+        """A text-conditioned model's samples of its example captions, a row per caption (about n in all,
+        at least one each), with the captions to label the rows."""
+        captions = list(model.info.captions)
+        per = max(1, n // len(captions))
+        drawn = model.sample(per * len(captions), generator=generator, **settings)    # captions in turn
+        order = torch.arange(per * len(captions)).view(per, len(captions)).t().reshape(-1)
+        return drawn[order.to(drawn.device)], per, captions
 
     def translations(self, model, ds, n: int) -> tuple[torch.Tensor, int]:
         """A translator's grid of held-out images: about n/6 test images of A, their translations into B and
