@@ -310,7 +310,8 @@ def test_train_sample_translate_and_eval_a_translator(name, settings, folders, t
     for direction in ("a2b", "b2a"):
         out = tmp_path / f"{direction}.png"
         assert genlab("translate", run, "--image", next(red.iterdir()), "--direction", direction, "-o", out) == 0
-        assert Image.open(out).size == (12, 12)
+        assert Image.open(out).size == (12 * 22, 12 * 22)        # at least 256 px across, pixels kept square
+        assert "drawn 22× larger" in capsys.readouterr().out
     capsys.readouterr()
     assert genlab("eval", run, "--json") == 0
     r = json.loads(capsys.readouterr().out)

@@ -23,6 +23,7 @@ from ..settings import option
 from .base import Modality
 
 EVAL_BATCH = 256
+MIN_SIDE = 256          # pictures a person opens are enlarged to at least this many pixels across
 FOLDER = "folder:"
 PAIR = "+"              # "A+B": two unpaired domains, A's images and B's (the translators' data)
 
@@ -212,9 +213,21 @@ class ImageModality(Modality):
         return torch.cat(rows), k
 
     def translate(self, model, value, direction: str, *, output: str | None) -> None:
-        """`genlab translate`: the user's image in the other domain, written at its own size."""
+        """`genlab translate`: the user's image in the other domain, at the run's size, enlarged (nearest
+        neighbour, an integer factor: pixels stay pixels) to at least MIN_SIDE pixels across for a viewer."""
+        from PIL import Image
+        c, h, w = model.info.shape
+        try:
+            with Image.open(value) as im:
+                given = im.size
+        except (OSError, ValueError):
+            given = None                       # read_input says what is wrong with it, in one line
         image = to_uint8(model.translate(self.read_input(model, value), direction))[0]
-        print(f"wrote {write_image(image, output or 'translation.png')}", file=sys.stdout)
+        k = max(1, -(-MIN_SIDE // min(h, w)))
+        path = write_image(image.repeat_interleave(k, 1).repeat_interleave(k, 2), output or "translation.png")
+        resized = (f"; the input was resized from {given[0]}×{given[1]} to the run's {w}×{h}"
+                   if given and given != (w, h) else "")
+        print(f"wrote {path} ({w}×{h} drawn {k}× larger{resized})", file=sys.stdout)
 
     def read_input(self, model, value):
         """A user's image file as the model sees data: 1×C×H×W, binarised at 0.5, scaled to [0, 1], or in the
