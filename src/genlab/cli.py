@@ -200,7 +200,9 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
 
     p = sub.add_parser("sample", help="draw samples from a trained run as one grid")
     p.add_argument("run")
-    p.add_argument("-n", type=_positive(int, "-n", MAX_SAMPLES), default=64)
+    p.add_argument("-n", type=_positive(int, "-n", MAX_SAMPLES),
+                   help="how many: a number that fits the kind of data unless told (64 images, 10 lines of "
+                        "text, 8 sound clips, 4 video clips)")
     p.add_argument("-o", "--output", help="image grid to write (default samples.png); text runs print their "
                                           "lines and also write them to a .txt file named here; sound runs: a "
                                           ".wav of the clips half a second apart (default samples.wav), or "

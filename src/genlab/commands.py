@@ -113,7 +113,8 @@ def cmd_sample(args) -> int:
     options = {k[len("set__"):]: v for k, v in vars(args).items() if k.startswith("set__") and v is not None}
     if "translate" in model.abilities:         # a translator's grid is of its run's held-out images
         options["run"] = args.run
-    modalities.get(model.modality).sample(model, args.n, options, args.output, g)
+    modality = modalities.get(model.modality)
+    modality.sample(model, args.n or modality.sample_count, options, args.output, g)
     return 0
 
 

@@ -51,6 +51,7 @@ class AudioModality(Modality):
     data_hint = "spoken-digits, notes or audio:PATH"
     data_options = ("size",)             # the clip length in samples (cut or padded)
     SampleSettings = AudioSampling
+    sample_count = 8
     sample_metrics = False
     train_sizes = {"spoken-digits": 1596, "notes": 1777}
     views = ()

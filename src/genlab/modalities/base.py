@@ -34,6 +34,7 @@ class Modality:
     # those of them the explorer's sample panel offers (a class has its own panel; a grid's rows none).
     SampleSettings: ClassVar[type] = NoSettings
     page_settings: ClassVar[tuple[str, ...]] = ()
+    sample_count: ClassVar[int] = 64                 # what `genlab sample` draws without -n
     views: ClassVar[tuple[str, ...]] = ()            # the `genlab explore` views it has
     sample_metrics: ClassVar[bool] = False           # sample-quality figures besides the likelihood
     # Training-set sizes of the built-in data sets (examples, as config.json's data record counts them), so

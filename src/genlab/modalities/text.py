@@ -38,6 +38,7 @@ class TextModality(Modality):
     data_hint = "tang300, song100, fortunes, songs-poems or text:PATH"
     SampleSettings = TextSampling
     page_settings = ("temperature", "greedy")
+    sample_count = 10
     sample_metrics = False
     train_sizes = {"tang300": 1440, "song100": 358, "fortunes": 22356, "songs-poems": 4915}
     views = ("interpolate", "reconstruct")

@@ -55,6 +55,7 @@ class VideoModality(Modality):
     data_options = ()
     SampleSettings = VideoSampling
     page_settings = ("frames",)
+    sample_count = 4
     sample_metrics = False
     train_sizes = {name: size[2] for name, size in moving_mnist.SIZES.items()}
     views = ()
