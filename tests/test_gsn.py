@@ -116,7 +116,7 @@ def test_csl_estimate_converges_to_the_chains_exact_distribution(toy):
 def test_it_learns_on_digits_and_draws_closer_to_them_than_independent_pixels(tmp_path):
     from defaults import BaselineFID
     run = genlab.train("gsn", "digits", tmp_path / "gsn", epochs=30, threads=1, quiet=True, samples=0,
-                       device="cpu")
+                       device="cpu", csl_samples=300)        # fewer chain states: each epoch's estimate is quick
     [r] = genlab.evaluate([run.path], metrics=["likelihood", "fid"], device="cpu", live=False)
     assert r["nll_csl_nats"] < r["baseline_nll_nats"] - 0.5, r
     assert r["estimates"]["nll_csl_nats"][0] == "CSL estimate"

@@ -127,8 +127,8 @@ class ImageModality(Modality):
     def announce(self, model, ds, train, record) -> str:
         if isinstance(ds, TwoDomains):
             return (f"{ds.a.name} and {ds.b.name} ({len(ds.a.train_x)} and {len(ds.b.train_x)} images, unpaired, "
-                    f"drawn independently; {record['binarize']} pixels)")
-        return f"{ds.name} ({len(ds.train_x)} images, {record['binarize']} pixels)"
+                    f"drawn independently; {pixels_said(record['binarize'])})")
+        return f"{ds.name} ({len(ds.train_x)} images, {pixels_said(record['binarize'])})"
 
     def describe(self, ds, options, output):
         for k, v in ds.describe().items():
@@ -351,6 +351,12 @@ class ImageModality(Modality):
             return translation_table(results)
         from ..evaluation.table import format_table
         return format_table(results)
+
+
+def pixels_said(binarize: str) -> str:
+    """The pixels of a run in words: "8-bit pixels", "binarised pixels (redrawn each epoch)", ..."""
+    return {"none": "8-bit pixels", "dynamic": "binarised pixels (redrawn each epoch)",
+            "threshold": "pixels binarised at half grey"}.get(binarize, f"{binarize.replace(':', ' of ')} colours")
 
 
 def write_grid(images: torch.Tensor, output: str, nrow=None) -> None:
