@@ -103,7 +103,7 @@ def test_auto_precision_follows_the_hardware_and_is_recorded(tmp_path, capsys):
     assert choose_precision(torch.device("cpu"), "fp32") == ("fp32", "asked for")
     run = genlab.train("vae", "digits", tmp_path / "run", epochs=1, samples=0, hidden=16, threads=1)
     assert run.config["train"]["precision"] == chosen         # resolved once: a resume keeps it anywhere
-    assert f"precision {chosen} (auto: " in capsys.readouterr().err
+    assert f" in {chosen} (auto: " in capsys.readouterr().err
     if not native:                                            # bf16 on an emulating CPU: kept, and said
         choose_precision(torch.device("cpu"), "bf16")
         assert "emulated" in capsys.readouterr().err

@@ -132,13 +132,12 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
         opts.epochs = cls.epochs_for(record["train"], opts.batch_size)
     # The precision is chosen here, once, and recorded: a resumed run keeps it on any machine.
     opts.precision, why = choose_precision(dev, opts.precision)
-    if not quiet and distributed.current().is_main:
-        print(f"precision {opts.precision} ({why})", file=sys.stderr)
     # Batches before the run exists: data that cannot be batched writes nothing.
     train_b, test_b = modality.batches(ds, info, record, batch_size=opts.batch_size, seed=seed, device=dev)
     config = runconfig.build(cls, net.config, info, record, seed, opts.to_json())
     run = distributed.current().on_main(lambda: Run.create(out or next_run_dir(cls.name, data), config))
-    return _fit(run, net, modality, ds, train_b, test_b, opts, resume=False, live=live, quiet=quiet)
+    return _fit(run, net, modality, ds, train_b, test_b, opts, resume=False, live=live, quiet=quiet,
+                precision_why=why)
 
 
 def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.device = "auto",
@@ -185,7 +184,7 @@ def train_from_config(config_path: str | Path, out: str | Path | None = None, **
 
 
 def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, live, quiet,
-         restart: bool = False) -> Run:
+         restart: bool = False, precision_why: str = "") -> Run:
     procs = distributed.current()               # with many processes, process 0 alone writes and speaks
     main = procs.is_main
     watch = [LearningWatch(modality.baseline_nats(model, ds, test_b), quiet=quiet)] if main else []
@@ -206,7 +205,8 @@ def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, 
         if main and not quiet:
             on = f"{model.device}" + (f" × {procs.world_size} processes" if procs.many else "")
             print(f"training {model.name} on {modality.announce(model, ds, train_b, run.config['data'])} on "
-                  f"{on} → {run.path}", file=sys.stderr)
+                  f"{on} in {opts.precision}{f' ({precision_why})' if precision_why else ''} → {run.path}",
+                  file=sys.stderr)
         try:
             trainer.fit()
         except KeyboardInterrupt:

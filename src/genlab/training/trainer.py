@@ -40,7 +40,7 @@ class TrainingDiverged(UserError):
     """A loss or weight became non-finite, or a loss exploded; the last good checkpoint was kept."""
 
 
-EARLY_STEPS = 20        # a run's loss is judged against the least of its first steps' (since it started or resumed)
+EARLY_STEPS = 5         # a run's loss is judged against the least of its first steps' (since it started or resumed)
 EXPLODED = 1000.0       # ... and has diverged past this many times that (or than 1, for losses near 0)
 
 
