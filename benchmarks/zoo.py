@@ -60,6 +60,10 @@ NOTES = {
     "gsn-mnist": "Its chain moves between digit shapes, but a state is a blurred, speckled digit rather than a "
                  "clean one: the CSL estimate is far behind MADE's or PixelCNN's exact NLL on the same data.",
 }
+# More pictures for some entries: the file, and the genlab command (after the run) that writes it.
+EXTRA = {"vae-2d-mnist": [("grid.png", ["explore", "{run}", "grid", "--steps", "15"])],
+         "gsn-mnist": [("chain.png", ["sample", "{run}", "-n", "48", "--chain", "--thin", "2", "--mean"])],
+         "cvae-mnist": [("classes.png", ["sample", "{run}", "-n", "80", "--nrow", "10"])]}
 CHECKPOINT_EVERY = 100     # steps between checkpoints inside an epoch
 
 
@@ -153,6 +157,9 @@ def pack(name: str, runs: Path, replace: bool) -> Path:
     kind = modalities.of_run(Run.open(tmp)).name
     picture, options = PICTURES[kind]
     subprocess.run(["genlab", "sample", str(tmp), *options, "-o", str(tmp / picture), "--threads", "2"], check=True)
+    for file, command in EXTRA.get(name, []):
+        subprocess.run(["genlab", *[str(tmp) if c == "{run}" else c for c in command], "-o", str(tmp / file),
+                        "--threads", "2"], check=True)
     lecture, args = ENTRIES[name]
     card = {"name": name, "lecture": lecture, "model": cfg["model"], "data": cfg["data"]["spec"],
             "command": " ".join(["genlab", "train", *args]), "epochs": len(rows), "steps": rows[-1]["step"],
