@@ -65,6 +65,7 @@ EXTRA = {"vae-2d-mnist": [("grid.png", ["explore", "{run}", "grid", "--steps", "
          "gsn-mnist": [("chain.png", ["sample", "{run}", "-n", "48", "--chain", "--thin", "2", "--mean"])],
          "cvae-mnist": [("classes.png", ["sample", "{run}", "-n", "80", "--nrow", "10"])]}
 CHECKPOINT_EVERY = 100     # steps between checkpoints inside an epoch
+MAX_TRAINER_BYTES = 4 * 2**20    # an optimiser state past this is not shipped: the copy trains anew from the weights
 
 
 def command(name: str, out: Path) -> list[str]:
@@ -129,9 +130,12 @@ def pack(name: str, runs: Path, replace: bool) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     shutil.copy(src / "config.json", tmp / "config.json")
-    # The optimiser's state and the epochs' figures, so that a copy (genlab zoo copy) resumes where it stopped.
-    for part in ("trainer.pt", "metrics.jsonl"):
-        shutil.copy(src / part, tmp / part)
+    # The optimiser's state and the epochs' figures, so that a copy (genlab zoo copy) resumes where it stopped;
+    # the state only where it is small (Adam's is twice the weights in float32: the zoo stays within 50 MB).
+    shutil.copy(src / "metrics.jsonl", tmp / "metrics.jsonl")
+    resumable = (src / "trainer.pt").stat().st_size <= MAX_TRAINER_BYTES
+    if resumable:
+        shutil.copy(src / "trainer.pt", tmp / "trainer.pt")
     state = load_file(str(src / "model.safetensors"))
     with safe_open(str(src / "model.safetensors"), "pt") as f:
         meta = f.metadata() or {}
@@ -146,9 +150,10 @@ def pack(name: str, runs: Path, replace: bool) -> Path:
     import torch
     import genlab
     from genlab.training.trainer import weights_digest
-    state = torch.load(tmp / "trainer.pt", map_location="cpu", weights_only=True)
-    state["weights_digest"] = weights_digest(genlab.load(str(tmp)))
-    torch.save(state, tmp / "trainer.pt")
+    if resumable:
+        state = torch.load(tmp / "trainer.pt", map_location="cpu", weights_only=True)
+        state["weights_digest"] = weights_digest(genlab.load(str(tmp)))
+        torch.save(state, tmp / "trainer.pt")
     cfg = json.loads((src / "config.json").read_text())
     rows = [json.loads(line) for line in (src / "metrics.jsonl").read_text().splitlines() if line.strip()]
     minutes = sum(r.get("seconds", 0.0) for r in rows) / 60
@@ -163,7 +168,8 @@ def pack(name: str, runs: Path, replace: bool) -> Path:
     lecture, args = ENTRIES[name]
     card = {"name": name, "lecture": lecture, "model": cfg["model"], "data": cfg["data"]["spec"],
             "command": " ".join(["genlab", "train", *args]), "epochs": len(rows), "steps": rows[-1]["step"],
-            "training": f"{minutes:.0f} min of training on {machine()}", "weights": dtype,
+            "training": f"{minutes:.0f} min of training on {machine()}", "weights": dtype, "resumable": resumable,
+            "minutes": round(minutes, 1),
             "figures": {k: v for k, v in half.items() if isinstance(v, float)}, "headline_key": key,
             "pictures": sorted(p.name for p in tmp.iterdir() if p.suffix in (".png", ".gif", ".wav", ".txt"))}
     finish_card(card)
@@ -216,7 +222,7 @@ for {card['epochs']} epochs ({card['steps']:,} steps): {card['training']}. Weigh
 **{card['headline']}** (`genlab eval zoo:{card['name']}`).
 
     genlab sample zoo:{card['name']} -o {card['pictures'][0] if card['pictures'] else 'samples.png'}
-    genlab zoo copy {card['name']} runs/{card['name']}     # to resume it or change it
+    genlab zoo copy {card['name']} runs/{card['name']}     # {'to resume it (its optimiser state is here)' if card.get('resumable') else 'a run of your own (no optimiser state is shipped: too large)'}
 
 Pictures here: {', '.join(card['pictures'])}.
 
