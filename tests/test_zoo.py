@@ -60,7 +60,9 @@ def test_zoo_names_are_runs_to_the_commands_and_never_change(tmp_path, capsys):
     assert snapshot() == before
     assert zoo.expand(["zoo:", "runs/x"]) == [f"zoo:{n}" for n in ENTRIES] + ["runs/x"]
     capsys.readouterr()
-    assert run_cli("zoo") == 0 and all(n in capsys.readouterr().out for n in ENTRIES)
+    assert run_cli("zoo") == 0
+    listing = capsys.readouterr().out
+    assert all(n in listing for n in ENTRIES), listing
     assert run_cli("zoo", name) == 0 and capsys.readouterr().out.startswith(f"# zoo:{name}")
 
 
@@ -74,4 +76,5 @@ def test_a_copy_resumes_where_the_entry_stopped(tmp_path, capsys):
     assert run_cli("train", "--resume", dest, "--epochs", epochs + 1, "--threads", "1") == 0
     rows = [json.loads(line) for line in (dest / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["epoch"] == epochs + 1 and rows[-1]["step"] > zoo.card(name)["steps"]
+    capsys.readouterr()
     refused(capsys, ["zoo", "copy", name, dest], "already exists")

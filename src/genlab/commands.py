@@ -216,7 +216,7 @@ def cmd_zoo(args) -> int:
             raise UserError("genlab zoo takes an entry's name, or copy NAME DEST")
         for name in zoo.names():
             c = zoo.card(name)
-            print(f"{name:28s} {c['lecture']}: {c['model']} on {c['data']}, trained {c['training']}\n"
+            print(f"{name:28s} {c['lecture']}: {c['model']} on {c['data']}, {c['training']}\n"
                   f"{'':28s} {c['headline']}")
         print(f"\n{len(zoo.names())} entries; genlab zoo NAME shows one's card; zoo:NAME is a run to every command "
               f"(genlab sample zoo:NAME, genlab serve zoo:)")

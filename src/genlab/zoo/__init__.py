@@ -17,7 +17,7 @@ HOME = Path(__file__).resolve().parent
 
 
 def names() -> list[str]:
-    return sorted(p.name for p in HOME.iterdir() if (p / "config.json").is_file())
+    return sorted(p.name for p in HOME.iterdir() if not p.name.startswith(".") and (p / "config.json").is_file())
 
 
 def is_shipped(path: str | Path) -> bool:
