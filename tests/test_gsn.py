@@ -165,3 +165,15 @@ def test_mixing_statistics_against_direct_counts():
     feats = torch.stack([torch.sin(t / 3), torch.cos(t / 7)], 1)
     by_hand = sum(float(torch.corrcoef(torch.stack([feats[:-10, d], feats[10:, d]]))[0, 1]) for d in range(2)) / 2
     assert math.isclose(autocorrelation(feats, 10), by_hand, rel_tol=1e-9)
+
+
+def test_the_8bit_reconstruction_is_a_distribution_over_the_256_levels():
+    from genlab.models.energy.gsn import discretised_logistic_log_prob
+    levels = torch.arange(256).float()
+    for mu, log_s in ((0.3, -3.0), (0.0, -6.0), (1.0, -1.0), (0.5, 1.5), (0.02, -7.0)):
+        p = discretised_logistic_log_prob(levels, torch.full((256,), mu), torch.full((256,), log_s)).double().exp()
+        assert abs(float(p.sum()) - 1) < 1e-5, (mu, log_s)
+    model = GSN(make_config(GSN.Config, {"hidden": "8"}), DataInfo((1, 2, 2), 0, "continuous"))
+    x = torch.tensor([0, 17, 128, 255], dtype=torch.float32).view(1, 1, 2, 2) / 255
+    params = model.reconstruct(model.corrupt(x))
+    assert torch.isfinite(model.log_p(x, params)).all() and model.draw(params).shape == x.shape
