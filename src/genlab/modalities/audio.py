@@ -159,7 +159,7 @@ class AudioModality(Modality):
     def sample(self, model, n, options, output, generator):
         mine, theirs = self.split_settings(model, options)
         label = mine.get("label")
-        clips = self.draw(model, n, generator, model.class_condition(label, n), **theirs)
+        clips = model.sample(n, condition=model.class_condition(label, n), generator=generator, **theirs)
         titles = self._titles(model, n, label)
         rate = model.info.rate
         out = output or "samples.wav"

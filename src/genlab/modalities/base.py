@@ -20,7 +20,6 @@ from ..errors import UserError
 from ..settings import NoSettings, check_settings, flag_of
 
 
-FLAGS = {"label": "--class"}          # option names whose flag is spelled otherwise
 
 
 class Modality:
@@ -170,7 +169,7 @@ class Modality:
             if key not in allowed and value not in (None, False):
                 owners = [m.name for m in Modality._all if key in m.data_options and m is not type(self)]
                 whose = f" is for {' and '.join(owners)} models;" if owners else ""
-                flag = FLAGS.get(key, "--" + key.replace("_", "-"))
+                flag = "--" + key.replace("_", "-")
                 raise UserError(f"{flag}{whose} it does not apply to {what}")
 
     def refuse_view(self, model, view: str) -> None:

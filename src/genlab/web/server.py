@@ -160,7 +160,7 @@ def settings_of(entry: Entry, body: dict) -> dict:
             raise Refused(400, f"{f['name']} is longer than {LIMITS['line_chars']} characters")
         cap = LIMITS["setting_caps"].get(f["name"])
         if cap is not None and isinstance(v, (int, float)) and not isinstance(v, bool) and v > cap:
-            raise Refused(400, f"{f['name']} must be at most {cap} here (the command line takes more)")
+            raise Refused(400, f"{f['name']} must be at most {cap} in the explorer (genlab sample takes more)")
         out[f["name"]] = v
     return out
 

@@ -42,7 +42,7 @@ PANELS = [
 LIMITS = {"samples": 64, "clips": 8, "steps": 16, "code_span": 4.0, "seed": 2**31 - 1,
           "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32, "clip_frames": 24,
           # sampling settings past what a page request should wait for (a model's own bounds apply below them)
-          "setting_caps": {"frames": 24, "steps": 1000}}
+          "setting_caps": {"frames": 24}}
 DOMAINS = ("a", "b")                                # a translator's two domains of images
 BACK = {"a2b": "b2a", "b2a": "a2b"}                 # each direction of translation, and the way back
 
