@@ -13,8 +13,8 @@ from genlab.data.base import ImageDataset
 from genlab.data.batch import Batch
 from genlab.errors import UserError
 from genlab.evaluation import translation as tr
-from genlab.modalities.image import (ImageModality, TwoDomainBatches, TwoDomains, conform, split_domains,
-                                     two_domains)
+from genlab.data.two_domains import TwoDomainBatches, TwoDomains, conform, split_domains, two_domains
+from genlab.modalities.image import ImageModality
 from genlab.models import get_model_class
 from genlab.models.adversarial.cyclegan import least_squares
 from genlab.models.adversarial.translation_nets import ImagePool

@@ -31,7 +31,7 @@ import torch
 
 from .. import api, modalities
 from ..errors import UserError
-from ..modalities.image import split_domains
+from ..data.two_domains import split_domains
 from ..runs import Run
 from . import views
 from .guard import Refused, choice, is_loopback, read_json, run_file, text, whole, SERVED_SUFFIXES
