@@ -8,7 +8,7 @@ import genlab
 PACKAGE = Path(genlab.__file__).parent
 # Lowest first. A module may import its own floor and the floors below it, never one above.
 FLOORS = [
-    {"errors", "printable", "atomic", "runconfig", "runlock", "version", "settings", "zoo"},
+    {"errors", "printable", "atomic", "runconfig", "runlock", "version", "settings", "zoo", "progress"},
     {"data"},
     {"models"},
     {"training", "evaluation", "runs", "explore"},
@@ -70,6 +70,14 @@ def test_no_floor_imports_a_higher_one():
             if floor_of(t) > floor_of(module):
                 wrong.append(f"{module} imports {t}")
     assert not wrong, "lower floors import higher ones:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_two_folders_import_each_other():
+    """Folders of one floor may import each other one way only: two that do both ways are one room."""
+    top = lambda m: m.split(".")[1] if "." in m else m      # noqa: E731
+    edges = {(top(m), top(t)) for m, targets in graph().items() for t in targets if top(m) != top(t)}
+    both = sorted(f"{a} ↔ {b}" for a, b in edges if (b, a) in edges and a < b)
+    assert not both, "folders that import each other:\n" + "\n".join(both)
 
 
 def test_no_import_circles():

@@ -57,7 +57,7 @@ def test_a_forced_net_is_kept_whatever_the_shape():
 def test_progress_writes_a_plain_line_every_ten_seconds_where_output_is_no_terminal(monkeypatch):
     import io
 
-    from genlab.training import progress
+    from genlab import progress
 
     class Clock:                                      # the module's clock alone, moved by hand
         now = 0.0

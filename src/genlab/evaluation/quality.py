@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..training.progress import Progress
+from ..progress import Progress
 from .features import builtin_network, selfsup_network, torchscript_network
 from .sample_quality import FEATURE_METRICS, SAMPLE_BATCH, SampleJudge, default_samples, draw_samples, within_floor
 

@@ -23,7 +23,7 @@ from ..data.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo,
                           save_picture, write_wav)
 from ..errors import UserError
 from ..printable import printable
-from ..training.progress import CountBar
+from ..progress import CountBar
 from ..settings import option
 from .base import Modality
 
@@ -226,7 +226,7 @@ class AudioModality(Modality):
         """The test split's exact NLL per clip, per second and per sample, each with its standard error over
         the test clips, and the two baselines in the same units."""
         from ..evaluation.likelihood import per_example_terms
-        from ..training.progress import Progress
+        from ..progress import Progress
 
         test = self.test_batches(ds, run.config["data"], model.device)
         bar = Progress(len(test), f"eval {run.path}", unit="clip", live=live)

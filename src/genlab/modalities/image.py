@@ -279,7 +279,7 @@ class ImageModality(Modality):
         headline figure over a few fixed binarisations (the figures themselves on seed 0's, as always)."""
         from ..evaluation import likelihood as lik
         from ..evaluation.baselines import independent_gaussian_nll, independent_pixel_nll
-        from ..training.progress import Progress
+        from ..progress import Progress
 
         binarize = run.config["data"]["binarize"]
         test = self.test_batches(ds, binarize, model.device)

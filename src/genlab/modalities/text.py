@@ -150,7 +150,7 @@ class TextModality(Modality):
         """Test figures per line and per token (evaluation/likelihood.py's, as the trainer logs them, with
         their standard errors), the perplexity, the unigram baseline and the active code units."""
         from ..evaluation.likelihood import per_example_terms, summarise
-        from ..training.progress import Progress
+        from ..progress import Progress
 
         info = model.info
         seqs, left_out = encode_lines(info, ds.test)

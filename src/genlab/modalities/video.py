@@ -28,7 +28,7 @@ from ..data.video import (PREFIX, VideoBatches, VideoInfo, check_output, grid_gi
                           strip_picture)
 from ..errors import UserError
 from ..printable import printable
-from ..training.progress import CountBar
+from ..progress import CountBar
 from ..settings import option
 from .base import Modality
 
@@ -234,7 +234,7 @@ class VideoModality(Modality):
         """The test split's exact NLL of the scored frames, per clip and per frame, each with its standard
         error over the test clips, and the two baselines in the same units."""
         from ..evaluation.likelihood import per_example_terms
-        from ..training.progress import Progress
+        from ..progress import Progress
 
         test = self.test_batches(ds, model.device)
         bar = Progress(len(test), f"eval {run.path}", unit="clip", live=live)

@@ -33,7 +33,7 @@ from .distributed import Processes, current
 from .ema import EMA
 from .optim import ManagedOptimizer, lr_factor
 from .options import TrainOptions  # noqa: F401  (its home before options.py; callers import it from here)
-from .progress import Progress
+from ..progress import Progress
 
 
 class TrainingDiverged(UserError):
