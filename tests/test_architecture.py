@@ -104,3 +104,20 @@ def test_the_floors_are_checked_on_real_imports():
     g = graph()
     assert "genlab.api" in g["genlab.commands"] and "genlab.modalities" in g["genlab.api"]
     assert floor_of("genlab.models.base") < floor_of("genlab.runs") < floor_of("genlab.api")
+
+
+def test_the_pages_and_the_figures_never_ask_which_kind_of_data():
+    """web/ and evaluation/ draw what a run shows from its modality's declarations: no test of a modality's
+    name (in Python or the explorer's script), no import of one modality's module."""
+    import re
+    name_test = re.compile(r"""modality\s*===?\s*["']|info\.kind\s*==|\.kind\s*==\s*["'](image|text|audio|video)""")
+    found = []
+    for folder in ("web", "evaluation"):
+        for path in sorted((PACKAGE / folder).rglob("*")):
+            if path.suffix in (".py", ".html", ".js"):
+                found += [f"{path.relative_to(PACKAGE)}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1)
+                          if name_test.search(line)]
+    kinds = {f"genlab.modalities.{k}" for k in ("image", "text", "audio", "video")}
+    found += [f"{m} imports {t}" for m, targets in graph().items() if m.split(".")[1] in ("web", "evaluation")
+              for t in targets & kinds]
+    assert not found, "asks which kind of data:\n" + "\n".join(found)

@@ -49,6 +49,8 @@ class VideoInfo:
     width: int
     context: int                         # frames given before the scored ones
     data: str = ""                       # the data set's spec
+    num_classes: ClassVar[int] = 0       # unlabelled: clips have no class
+    class_names: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "video"
     pixels: ClassVar[str] = "binary"     # every pixel 0 or 1: the likelihood is in nats, no bits per dimension
 

@@ -62,6 +62,7 @@ class TextInfo:
     lowercase: bool = True               # words only; characters keep their case
     max_len: int = 40                    # tokens in the longest training line (the end token aside)
     num_classes: ClassVar[int] = 0       # unlabelled: lines have no class
+    class_names: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "text"
 
     def __post_init__(self):

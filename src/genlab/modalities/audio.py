@@ -26,6 +26,7 @@ from ..printable import printable
 from ..progress import CountBar
 from ..settings import option
 from .base import Modality
+from .media import Media
 
 BUILT_IN = {"spoken-digits": spoken_digits, "notes": notes}
 EVAL_BATCH = 16
@@ -55,6 +56,8 @@ class AudioModality(Modality):
     sample_metrics = False
     train_sizes = {"spoken-digits": 1596, "notes": 1777}
     views = ()
+    page_limit, page_count = "clips", 2
+    sample_view = ("audio", "New clips from the model: press play.")
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
@@ -149,6 +152,10 @@ class AudioModality(Modality):
         """n clips: waveforms N×T in [-1, 1]; `settings`: the model's declared sampling settings."""
         _, theirs = self.split_settings(model, settings)
         return model.sample(n, condition=condition, generator=generator, **theirs)
+
+    def page_sample(self, model, n, generator, condition, settings):
+        return {"audio": [Media.wav(clip, model.info.rate) for clip in self.draw(model, n, generator, condition,
+                                                                                  **settings)]}
 
     def write_samples(self, model, stem, n, generator):
         clips = self.draw(model, min(n, EPOCH_CLIPS), generator)

@@ -18,8 +18,7 @@ import torch
 
 from ..errors import UserError
 from ..settings import NoSettings, check_settings, flag_of
-
-
+from .media import Media
 
 
 class Modality:
@@ -36,6 +35,15 @@ class Modality:
     sample_count: ClassVar[int] = 64                 # what `genlab sample` draws without -n
     views: ClassVar[tuple[str, ...]] = ()            # the `genlab explore` views it has
     sample_metrics: ClassVar[bool] = False           # sample-quality figures besides the likelihood
+    # What the pages show of a run of this kind beyond a class picker and samples: the explorer's panels
+    # (name, what a model needs for it) and the report's views (title, view, needs). A need is an ability
+    # (`decode`, `complete`...) or "class" for a class-conditional model. web/ draws them by name.
+    panels: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    report_views: ClassVar[tuple[tuple[str, str, tuple[str, ...]], ...]] = ()
+    page_limit: ClassVar[str] = "samples"            # the explorer's cap on one request's count ("clips")
+    page_count: ClassVar[int] = 16                   # what its sample panel draws at first
+    # How its samples appear in the explorer ("image", "lines", "audio", "clip") and the panel's one line.
+    sample_view: ClassVar[tuple[str, str]] = ("image", "New samples from the model.")
     # Training-set sizes of the built-in data sets (examples, as config.json's data record counts them), so
     # that `genlab train MODEL --help` tells the default epochs without loading the data.
     train_sizes: ClassVar[dict[str, int]] = {}
@@ -118,6 +126,41 @@ class Modality:
     def explore(self, model, view: str, options: dict) -> None:
         """`genlab explore RUN VIEW`: one of `views`, written or printed."""
         raise NotImplementedError
+
+    # ---- the pages: the report and the explorer ----
+    @staticmethod
+    def has(model, needs: tuple[str, ...]) -> bool:
+        held = set(model.abilities) | ({"class"} if model.condition_kind == "class" else set())
+        return set(needs) <= held
+
+    def panels_for(self, model) -> list[str]:
+        """The explorer's panels of this kind of data that the model has, in order."""
+        return [name for name, needs in self.panels if self.has(model, needs)]
+
+    def report_views_for(self, model) -> list[tuple[str, str]]:
+        """(title, view) of the report's views that the model has, in order."""
+        return [(title, view) for title, view, needs in self.report_views if self.has(model, needs)]
+
+    def page_describe(self, model, limits: dict) -> dict:
+        """What the explorer needs of a run beyond its declarations (a video model's clip lengths), within the
+        page's `limits`."""
+        return {"shape": []}
+
+    def page_sample(self, model, n: int, generator, condition, settings: dict) -> dict:
+        """n samples as the explorer shows them: values are text, numbers, `Media` or lists of them."""
+        drawn = self.draw(model, n, generator, condition, **settings)
+        return {"image": Media.png(drawn, nrow=min(n, 8))}
+
+    def page_examples(self, model, ds, domain: str = "a"):
+        """The test split a page may start from (an image run's images, a text run's lines)."""
+        raise UserError(f"{model.name} {self.verb}: it takes no test image or line")
+
+    def page_input(self, model, ds, i: int, domain: str = "a"):
+        """Test example i of `page_examples` as the model's input."""
+        examples = self.page_examples(model, ds, domain)
+        if not 0 <= i < len(examples):
+            raise UserError(f"test example must be between 0 and {len(examples) - 1}, not {i}")
+        return examples[i]
 
     # ---- shared helpers ----
     _all: ClassVar[list["Modality"]] = []

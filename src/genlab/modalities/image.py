@@ -5,6 +5,7 @@ own from `captions:FILE`, else written from each image's class and measured attr
 from __future__ import annotations
 
 import dataclasses
+import io
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..data.two_domains import (FOLDER, TwoDomainBatches, TwoDomains, load_two_d
 from ..errors import UserError
 from ..settings import option
 from .base import Modality
+from .media import png_bytes
 
 EVAL_BATCH = 256
 MIN_SIDE = 256          # pictures a person opens are enlarged to at least this many pixels across
@@ -45,6 +47,11 @@ class ImageModality(Modality):
     train_sizes = {"digits": 1438, "printed-digits": 8000, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665,
                    "pokemon-20": 665, "pokemon-shiny": 665}
     views = ("grid", "interpolate", "style")
+    panels = (("code", ("decode",)), ("interpolate", ("decode",)),      # a slider per code dimension; two codes
+              ("complete", ("complete",)), ("translate", ("translate",)))   # a painted cover; there and back
+    report_views = (("Latent grid", "latent_grid", ("decode",)), ("Interpolation", "interpolation", ("decode",)),
+                    ("By class", "by_class", ("class",)), ("Completions", "completions", ("complete",)),
+                    ("Translations", "translations", ("translate",)))
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
@@ -231,6 +238,22 @@ class ImageModality(Modality):
         nearest palette colours."""
         c, h, w = model.info.shape
         return self.as_input(model, read_image(value, c, (h, w)).unsqueeze(0))
+
+    def page_describe(self, model, limits):
+        return {"shape": list(model.info.shape)}        # a cover is painted on it
+
+    def page_examples(self, model, ds, domain="a"):
+        """The test images (N×C×H×W uint8): a translator's of domain A or B."""
+        if domain not in ("a", "b"):
+            raise UserError(f"domain must be a or b, not {str(domain)[:20]!r}")
+        if domain == "b" and "translate" not in model.abilities:
+            raise UserError(f"{model.name} models one data set: domain b is a translator's second domain")
+        return ds.b.test_x if domain == "b" else ds.test_x
+
+    def page_input(self, model, ds, i, domain="a"):
+        """Test image i through the very path an uploaded file takes."""
+        image = super().page_input(model, ds, i, domain)
+        return self.read_input(model, io.BytesIO(png_bytes(image.unsqueeze(0))))
 
     def as_input(self, model, images):
         """uint8 images N×C×H×W of the model's shape as the model sees data (read_input's conversion)."""

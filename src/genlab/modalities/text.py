@@ -42,6 +42,10 @@ class TextModality(Modality):
     sample_metrics = False
     train_sizes = {"tang300": 1440, "song100": 358, "fortunes": 22356, "songs-poems": 4915}
     views = ("interpolate", "reconstruct")
+    panels = (("sentences", ("encode", "decode")),)
+    report_views = (("Interpolation", "lines_between", ("encode", "decode")),)
+    page_count = 8
+    sample_view = ("lines", "New lines from the model.")
 
     # ---- data ----
     def owns(self, spec):
@@ -116,6 +120,21 @@ class TextModality(Modality):
 
     def sample(self, model, n, options, output, generator):
         emit(self.draw(model, n, generator, **options), output)
+
+    def page_sample(self, model, n, generator, condition, settings):
+        return {"lines": self.draw(model, n, generator, **settings)}
+
+    def page_examples(self, model, ds, domain="a"):
+        return ds.test
+
+    @torch.no_grad()
+    def between(self, model, a: str, b: str, steps: int) -> list[str]:
+        """The lines decoded (greedily) on the way from the code of line a to that of line b."""
+        for line in (a, b):
+            check_line(model.info, line)
+        mu, _ = model.encode_text([a, b])
+        t = torch.linspace(0, 1, steps, device=model.device).unsqueeze(1)
+        return model.decode_text(mu[0] + t * (mu[1] - mu[0]), greedy=True)
 
     def read_input(self, model, value):
         check_line(model.info, value)

@@ -31,6 +31,7 @@ from ..printable import printable
 from ..progress import CountBar
 from ..settings import option
 from .base import Modality
+from .media import Media
 
 BUILT_IN = tuple(moving_mnist.SIZES)
 EVAL_BATCH = 16
@@ -59,6 +60,12 @@ class VideoModality(Modality):
     sample_metrics = False
     train_sizes = {name: size[2] for name, size in moving_mnist.SIZES.items()}
     views = ()
+    panels = (("continue", ()),)                                  # a held-out clip continued
+    report_views = (("Continued clips", "continuations", ()),)
+    page_limit, page_count = "clips", 2
+    sample_view = ("clip", "New clips drawn from nothing, frame by frame and pixel by pixel (red borders: drawn "
+                           "by the model).")
+    shown_frames = EPOCH_FRAMES          # frames a page draws by default: each is drawn pixel by pixel
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
@@ -137,6 +144,18 @@ class VideoModality(Modality):
         model's declared sampling settings."""
         _, theirs = self.split_settings(model, settings)
         return model.sample(n, generator=generator, frames=frames, **theirs)
+
+    def page_describe(self, model, limits):
+        clip = {"frames": model.info.frames, "context": model.info.context,
+                "draw": min(model.info.frames, limits["clip_frames"], EPOCH_FRAMES)}
+        return {**super().page_describe(model, limits), "clip": clip}
+
+    def page_sample(self, model, n, generator, condition, settings):
+        settings = dict(settings)
+        frames = settings.pop("frames", None) or min(model.info.frames, EPOCH_FRAMES)
+        clips = self.draw(model, n, generator, frames=frames, **settings)
+        gif, strip = self.pictures(drawn_items(clips))
+        return {"gif": Media(gif, "image/gif"), "image": Media(strip, "image/png"), "frames": clips.shape[1]}
 
     def write_samples(self, model, stem, n, generator):
         clips = self.draw(model, min(n, EPOCH_CLIPS), generator, frames=min(model.info.frames, EPOCH_FRAMES))

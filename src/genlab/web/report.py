@@ -11,28 +11,21 @@ each run folds away under its heading and the index and the table stay one scree
 from __future__ import annotations
 
 import base64
-import html
-import io
 import json
 import math
 import time
 from pathlib import Path
 
-import torch
-from PIL import Image
 
 from .. import api, modalities
 from ..atomic import write_atomic
 from ..errors import UserError
-from ..explore import latent
-from ..explore.completion import completions
-from ..modalities.video import EPOCH_FRAMES
 from ..runs import Run
 from ..version import __version__
-from . import views
 from .plots import bucket_means, line_plot
+from .report_page import CSS, SCRIPT, TEMPLATE
+from .report_views import IMAGE_TYPES, esc, figure, img, model_views
 
-esc = html.escape
 
 # What a logged figure is, where its name does not say it (shown under its curve's title).
 FIGURE_NOTES = {
@@ -111,21 +104,6 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _img(data: bytes, alt: str, width: int | None = None, mime: str = "image/png") -> str:
-    style = f' style="width:{width}px"' if width else ""
-    return f'<img alt="{esc(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}"{style}>'
-
-
-def _grid_img(images: torch.Tensor, alt: str, nrow: int | None = None, cell: int = 48) -> str:
-    """Images at `cell` pixels each, drawn sharp (the page enlarges the PNG without smoothing)."""
-    n = len(images)
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
-    w = images.shape[-1]
-    return _img(views.png(images, nrow=nrow), alt, width=min(960, nrow * (cell + max(1, cell // w))))
-
-
-# ---- sections of a run ----
-
 def curves_html(page: RunPage) -> str:
     """Every figure logged per step (against steps) and every test figure per epoch (with its ± standard
     error), one small plot each."""
@@ -178,157 +156,10 @@ def latest_samples(page: RunPage) -> tuple[str, str]:
             parts.insert(0, f'<audio controls src="data:audio/wav;base64,{data}"></audio>')
         elif f.suffix in IMAGE_TYPES:
             data = f.read_bytes()
-            parts.append(_img(data, "samples of " + page.name, mime=IMAGE_TYPES[f.suffix]))
-            thumb = _img(data, "samples of " + page.name, width=96, mime=IMAGE_TYPES[f.suffix])
+            parts.append(img(data, "samples of " + page.name, mime=IMAGE_TYPES[f.suffix]))
+            thumb = img(data, "samples of " + page.name, width=96, mime=IMAGE_TYPES[f.suffix])
     names = ", ".join(f.name for f in last)
     return f"<figure>{''.join(parts)}<figcaption>{esc(names)}</figcaption></figure>", thumb
-
-
-IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
-
-
-def _examples(model, ds, count: int):
-    return [views.test_input(model, ds, i) for i in range(min(count, len(views.test_examples(model, ds))))]
-
-
-def view_latent_grid(model, ds) -> str:
-    d = views.code_size(model)
-    if not d or d < 2:
-        return ""
-    images = latent.grid(model, (0, 1), 9, 3.0, 0 if model.condition_kind == "class" else None)
-    who = " (class 0)" if model.condition_kind == "class" else ""
-    return _figure(_grid_img(images, "latent grid", nrow=9, cell=40),
-                   f"latent grid{who}: code dimensions 0 (down) and 1 (across) from −3 to 3, the other "
-                   f"{d - 2} at 0")
-
-
-def view_interpolation(model, ds) -> str:
-    steps = 8
-    label = 0 if model.condition_kind == "class" else None
-    if "encode" in model.abilities and ds is not None:
-        a, b = _examples(model, ds, 2)
-        row = latent.interpolate(model, a, b, steps, "linear", label)
-        return _figure(_grid_img(torch.cat([a, row, b]), "interpolation", nrow=steps + 2),
-                       "interpolation: test images 0 and 1 (ends) and the decoded codes on the straight line "
-                       "between their codes")
-    g = torch.Generator(device=model.device).manual_seed(0)
-    d = views.code_size(model)
-    za, zb = torch.randn(2, d, generator=g, device=model.device)
-    t = torch.linspace(0, 1, steps, device=model.device).unsqueeze(1)
-    images = model.decode(latent.slerp(za, zb, t), views.labels(model, label, steps))
-    return _figure(_grid_img(images, "interpolation", nrow=steps),
-                   "interpolation between two codes drawn from N(0, I) (spherical, seed 0)")
-
-
-def view_by_class(model, ds) -> str:
-    k = model.num_conditions
-    per = 8
-    g = torch.Generator(device=model.device).manual_seed(0)
-    y = torch.arange(k, device=model.device).repeat_interleave(per)
-    images = modalities.get(model.modality).draw(model, len(y), g, y)
-    names = ", ".join(views.class_names(model))
-    return _figure(_grid_img(images, "samples by class", nrow=per, cell=32),
-                   f"one row per class ({esc(names)})")
-
-
-def view_lines_between(model, ds) -> str:
-    if ds is None or len(ds.test) < 2:
-        return ""
-    lines = views.between_lines(model, ds.test[0], ds.test[1], 8)
-    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
-    return (f'<figure><ol class="lines"><li class="end">{esc(ds.test[0])}</li>{items}'
-            f'<li class="end">{esc(ds.test[1])}</li></ol><figcaption>decoded lines (greedy) on the way from the '
-            f'code of test line 0 to that of test line 1 (ends: the lines themselves)</figcaption></figure>')
-
-
-def view_completions(model, ds) -> str:
-    if ds is None:
-        return ""
-    rows = [completions(model, x, "bottom-half", 6, seed=0, label=0 if model.num_conditions else None)
-            for x in _examples(model, ds, 3)]
-    return _figure(_grid_img(torch.cat(rows), "completions", nrow=8, cell=40),
-                   "completions of test images: the original, the covered input (bottom half grey), six "
-                   "completions drawn pixel by pixel")
-
-
-def view_translations(model, ds) -> str:
-    if ds is None:
-        return ""
-    images, k = modalities.get(model.modality).translations(model, ds, 6 * 8)
-    return _figure(_grid_img(images, "translations", nrow=k, cell=40),
-                   f"held-out test images: {k} of domain A (top row), their translations into B and those "
-                   f"translated back to A (the reconstruction: a perfect cycle gives the top row again); then {k} "
-                   f"of B, into A and back")
-
-
-def view_continuations(model, ds) -> str:
-    if ds is None:
-        return ""
-    video = modalities.get(model.modality)
-    k, f = video.continuation_frames(model, None, None)
-    f = min(f, EPOCH_FRAMES)                  # each frame is drawn pixel by pixel: a few keep the report quick
-    ds = video.held_out(model, k, ds)
-    n = min(4, ds.count("test"))
-    gif, strip = video.pictures(video.continuation(model, ds, range(n), k, f,
-                                                   torch.Generator(device=model.device).manual_seed(0)))
-    which = f"the first {n} held-out test clips" if n > 1 else "the held-out test clip"
-    pictures = (_clip_img(gif, "continued clips", "image/gif") + " "
-                + _clip_img(strip, "continued clips, frame by frame"))
-    return _figure(pictures, f"{which}: {k} frames given (blue borders), {f} drawn by the model (red; seed 0), each "
-                             f"beside the clip as it was (green: the truth)")
-
-
-def _clip_img(data: bytes, alt: str, mime: str = "image/png") -> str:
-    """A clip's picture enlarged to a readable width (its pixels drawn sharp)."""
-    width = Image.open(io.BytesIO(data)).size[0]
-    return _img(data, alt, width=width * max(1, min(4, 640 // width)), mime=mime)
-
-
-# (title, when a model has it, how it is drawn from (model, its data)): chosen by declarations and the
-# kind of data only.
-MODEL_VIEWS = [
-    ("Latent grid", lambda m: m.modality == "image" and "decode" in m.abilities, view_latent_grid),
-    ("Interpolation", lambda m: m.modality == "image" and "decode" in m.abilities, view_interpolation),
-    ("By class", lambda m: m.modality == "image" and m.condition_kind == "class", view_by_class),
-    ("Interpolation", lambda m: m.modality == "text" and {"encode", "decode"} <= set(m.abilities),
-     view_lines_between),
-    ("Completions", lambda m: m.modality == "image" and "complete" in m.abilities, view_completions),
-    ("Translations", lambda m: m.modality == "image" and "translate" in m.abilities, view_translations),
-    ("Continued clips", lambda m: m.modality == "video", view_continuations),
-]
-
-
-def _figure(inner: str, caption: str) -> str:
-    return f"<figure>{inner}<figcaption>{caption}</figcaption></figure>"
-
-
-def model_views(page: RunPage, device) -> str:
-    """The pictures drawn now from the run's weights, as its declarations allow."""
-    try:
-        model = api.load(page.run.path, device=device)
-    except UserError as e:
-        return f'<p class="none">{esc(str(e))}</p>'
-    wanted = [(title, draw) for title, has, draw in MODEL_VIEWS if has(model)]
-    if not wanted:
-        return ""
-    try:
-        ds = page.modality.reload(page.run, warn=False)
-    except UserError as e:
-        ds = None
-        note = f'<p class="none">its data cannot be read ({esc(str(e))}): views of test examples left out</p>'
-    else:
-        note = ""
-    torch.manual_seed(0)
-    out = [note]
-    with torch.no_grad():
-        for title, draw in wanted:
-            try:
-                body = draw(model, ds)
-            except UserError as e:
-                body = f'<p class="none">{esc(str(e))}</p>'
-            if body:
-                out.append(f"<h4>{esc(title)}</h4>{body}")
-    return "".join(out)
 
 
 def config_html(page: RunPage) -> str:
@@ -357,7 +188,7 @@ def memorisation_html(page: RunPage) -> str:
     f = page.run.path / "memorisation.png"
     if not f.is_file():
         return ""
-    return ("<h4>Memorisation</h4>" + _figure(_img(f.read_bytes(), "memorisation", width=None),
+    return ("<h4>Memorisation</h4>" + figure(img(f.read_bytes(), "memorisation", width=None),
             "the samples closest to the training set (top) above their nearest training images (bottom), from "
             "<code>genlab eval --metrics memorisation</code>"))
 
@@ -505,96 +336,10 @@ def extra_html(extra) -> str:
         path = Path(path)
         try:
             if path.suffix.lower() in IMAGE_TYPES:
-                body = _img(path.read_bytes(), title, mime=IMAGE_TYPES[path.suffix.lower()])
+                body = img(path.read_bytes(), title, mime=IMAGE_TYPES[path.suffix.lower()])
             else:
                 body = f'<pre class="text">{esc(path.read_text(encoding="utf-8", errors="replace"))}</pre>'
         except OSError as e:
             raise UserError(f"cannot read {path} for the report: {e.strerror or e}") from None
-        parts.append(f"<h2>{esc(title)}</h2>{_figure(body, esc(caption))}")
+        parts.append(f"<h2>{esc(title)}</h2>{figure(body, esc(caption))}")
     return f'<section id="extra">{"".join(parts)}</section>' if parts else ""
-
-
-TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; media-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>{title}</title><style>{css}</style></head>
-<body><header><h1>{title}</h1><p>Written {when} by genlab {version}. Everything is inside this file: it opens
-offline. Runs fold away under their names; the table compares them all.</p></header>
-<nav><h2>Runs</h2><ol class="index">{index}</ol></nav>
-<section id="comparison"><h2>Comparison</h2>{table}</section>
-{extra}<main>{runs}</main>
-<script>{script}</script></body></html>
-"""
-
-CSS = """
-:root{--fg:#1d2330;--muted:#5c6577;--line:#d9dde5;--bg:#f6f7f9;--accent:#2456a6}
-*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);
-background:var(--bg)}header,nav,#comparison,main{max-width:1280px;margin:0 auto;padding:8px 20px}
-h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:12px 0 8px}h3{font-size:15px;margin:18px 0 6px;
-color:var(--accent)}h4{font-size:13px;margin:12px 0 4px;color:var(--muted)}header p,.note{color:var(--muted)}
-.index{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:8px}
-.index a{display:grid;grid-template-columns:96px 1fr;grid-template-rows:auto auto auto;column-gap:8px;padding:6px;
-background:#fff;border:1px solid var(--line);border-radius:6px;color:inherit;text-decoration:none;min-height:60px}
-.index a:hover{border-color:var(--accent)}.index img{grid-row:1/4;width:96px}.index b{overflow-wrap:anywhere}
-.index span{color:var(--muted);font-size:12px}
-.scroll{overflow:auto;max-height:80vh;border:1px solid var(--line);border-radius:6px;background:#fff}
-table.sortable{border-collapse:separate;border-spacing:0;font-variant-numeric:tabular-nums;white-space:nowrap}
-.sortable th,.sortable td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:right}
-.sortable th{position:sticky;top:0;background:#eef1f6;cursor:pointer;user-select:none;vertical-align:bottom;z-index:1}
-.sortable th small{display:block;font-weight:normal;color:var(--muted);font-size:11px}
-.sortable th:first-child,.sortable td:first-child{position:sticky;left:0;background:#fff;text-align:left;z-index:2}
-.sortable th:first-child{background:#eef1f6;z-index:3}.sortable td:nth-child(-n+6),.sortable th:nth-child(-n+6){text-align:left}
-.sortable th[aria-sort=ascending]::after{content:" ▲"}.sortable th[aria-sort=descending]::after{content:" ▼"}
-.sortable tbody tr:hover td{background:#f0f5ff}td.na{color:#aab}
-section.run{background:#fff;border:1px solid var(--line);border-radius:6px;margin:10px 0;padding:4px 14px}
-summary{cursor:pointer;display:flex;gap:14px;align-items:baseline;flex-wrap:wrap}summary h2{display:inline;margin:8px 0}
-summary .head{color:var(--muted)}.config{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-table.kv{border-collapse:collapse;font-size:12px}table.kv caption{text-align:left;font-weight:600;color:var(--muted)}
-table.kv th{text-align:left;font-weight:normal;color:var(--muted);padding:1px 8px 1px 0}table.kv td{padding:1px 0}
-.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:8px}
-figure{margin:6px 0}figure.plot{margin:0}figcaption{color:var(--muted);font-size:12px;max-width:900px}
-svg.plot{width:100%;height:auto;background:#fff}.pt{font-size:11px;font-weight:600}.pa{font-size:9px;fill:#667}
-.pn{font-size:11px;fill:#999}.pf{fill:#fbfcfe;stroke:#dde}.pg{stroke:#e4e7ee}
-img{image-rendering:pixelated;max-width:100%}ol.lines{font-family:ui-monospace,monospace;background:#fafbfc;
-padding:6px 6px 6px 36px;border:1px solid var(--line);border-radius:4px;max-width:900px}ol.lines li.end{color:var(--accent)}
-.none{color:var(--muted);font-style:italic}
-#extra{max-width:1280px;margin:0 auto;padding:8px 20px}pre.text{overflow:auto;background:#fff;padding:8px;
-border:1px solid var(--line);border-radius:6px;font-size:12px}
-"""
-
-SCRIPT = """
-(function(){
-  // Sort the comparison table by a column: numbers by value, text by name; a missing figure always last.
-  document.querySelectorAll('table.sortable').forEach(function(table){
-    table.querySelectorAll('th').forEach(function(th, col){
-      th.addEventListener('click', function(){
-        var up = th.getAttribute('aria-sort') !== 'ascending';
-        table.querySelectorAll('th').forEach(function(h){ h.removeAttribute('aria-sort'); });
-        th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
-        var num = th.dataset.type === 'num' || th.dataset.type === undefined;
-        var rows = Array.prototype.slice.call(table.tBodies[0].rows);
-        rows.sort(function(a, b){
-          var x = a.cells[col], y = b.cells[col];
-          var vx = x.dataset.v, vy = y.dataset.v;
-          if (vx !== undefined || vy !== undefined) {
-            if (vx === undefined) return 1;
-            if (vy === undefined) return -1;
-            return (up ? 1 : -1) * (parseFloat(vx) - parseFloat(vy));
-          }
-          var tx = x.textContent, ty = y.textContent;
-          if (tx === '—' && ty !== '—') return 1;
-          if (ty === '—' && tx !== '—') return -1;
-          return (up ? 1 : -1) * tx.localeCompare(ty, undefined, {numeric: true});
-        });
-        rows.forEach(function(r){ table.tBodies[0].appendChild(r); });
-      });
-    });
-  });
-  // A link to a run opens its folded section.
-  function openTarget(){
-    var el = location.hash && document.getElementById(location.hash.slice(1));
-    if (el) { var d = el.querySelector('details'); if (d) d.open = true; }
-  }
-  window.addEventListener('hashchange', openTarget); openTarget();
-})();
-"""

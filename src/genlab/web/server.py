@@ -167,8 +167,7 @@ def settings_of(entry: Entry, body: dict) -> dict:
 
 def act_sample(entry, body):
     entry.needs("sample")
-    modality = entry.model.modality
-    n = whole(body, "n", 1, LIMITS["clips" if modality in ("audio", "video") else "samples"], 16)
+    n = whole(body, "n", 1, LIMITS[modalities.get(entry.model.modality).page_limit], 16)
     return views.sample(entry.model, n, seed_of(body), label_of(entry, body), settings_of(entry, body))
 
 

@@ -1,10 +1,10 @@
 """What the report and the explorer show of a model, and the values they hand the page: images as PNG
 data URLs, text as lines, sound as WAV data URLs, clips as an animated GIF and a strip picture.
 
-What a model offers is chosen from its declarations (`modality`, `conditioning`, `abilities`,
-`likelihood_kind`), never from its name: PANELS below. A new kind of model — translation, text-to-image,
-sound — is one line in PANELS, its action here and in server.py's ACTIONS, and one builder in
-static/explorer.html's PANELS; nothing else changes.
+What a model offers is chosen from its declarations (`conditioning`, `abilities`) and its modality's
+(`panels`, `report_views`, `sample_view`, `page_sample`...), never from its name or its kind of data: a new
+kind of data brings its pages inside its modality; a new panel is its action here and in server.py's
+ACTIONS, and one builder in static/explorer.html's PANELS.
 """
 from __future__ import annotations
 
@@ -13,29 +13,20 @@ import io
 import math
 import re
 import time
-import wave
 
 import torch
-from PIL import Image
 
 from .. import modalities
-from ..data.images import make_grid
 from ..errors import UserError
 from ..explore import latent
 from ..explore.completion import cover_mask
-from ..modalities.video import EPOCH_FRAMES, drawn_items
+from ..modalities.media import Media, png_bytes
 from ..settings import describe_fields
 
-# (panel, when a model has it): the page builds one panel per name, in this order.
+# (panel, when a model has it): the panels every model may have, before its modality's (`panels`).
 PANELS = [
     ("class", lambda m: m.condition_kind == "class"),                        # a class picker for the others
     ("sample", lambda m: m.condition_kind != "image"),     # a translator draws nothing without an image to translate
-    ("code", lambda m: m.modality == "image" and "decode" in m.abilities),   # a slider per code dimension
-    ("interpolate", lambda m: m.modality == "image" and "decode" in m.abilities),  # two codes, or two images
-    ("sentences", lambda m: m.modality == "text" and {"encode", "decode"} <= set(m.abilities)),
-    ("complete", lambda m: m.modality == "image" and "complete" in m.abilities),
-    ("translate", lambda m: m.modality == "image" and "translate" in m.abilities),   # an image there and back
-    ("continue", lambda m: m.modality == "video"),                           # a held-out clip continued
 ]
 
 # Bounds of every request: the page shows them, the server refuses anything past them.
@@ -48,7 +39,7 @@ BACK = {"a2b": "b2a", "b2a": "a2b"}                 # each direction of translat
 
 
 def panels(model) -> list[str]:
-    return [name for name, has in PANELS if has(model)]
+    return [name for name, has in PANELS if has(model)] + modalities.get(model.modality).panels_for(model)
 
 
 def code_size(model) -> int | None:
@@ -66,32 +57,27 @@ def setting_fields(model) -> list[dict]:
 
 def class_names(model) -> list[str]:
     k = model.num_conditions
-    names = list(getattr(model.info, "class_names", ()) or ())
+    names = list(model.info.class_names)
     return names if len(names) == k else [str(i) for i in range(k)]
 
 
 def describe(model) -> dict:
     """The model as the page needs it: its declarations, what it offers, its code and classes (and a video
     model's clips: their frames and the frames given as context)."""
-    out = {"model": model.name, "family": model.family, "modality": model.modality,
-           "conditioning": model.condition_kind, "likelihood": model.likelihood_kind,
-           "abilities": list(model.abilities), "panels": panels(model), "code_size": code_size(model),
-           "classes": class_names(model), "shape": list(getattr(model.info, "shape", ())),
-           "settings": setting_fields(model)}
-    if model.modality == "video":
-        out["clip"] = {"frames": model.info.frames, "context": model.info.context,
-                       "draw": min(model.info.frames, LIMITS["clip_frames"], EPOCH_FRAMES)}
-    return out
+    modality = modalities.get(model.modality)
+    kind, blurb = modality.sample_view
+    return {"model": model.name, "family": model.family, "modality": model.modality,
+            "conditioning": model.condition_kind, "likelihood": model.likelihood_kind,
+            "abilities": list(model.abilities), "panels": panels(model), "code_size": code_size(model),
+            "classes": class_names(model),
+            "settings": setting_fields(model), "sample_view": {"kind": kind, "blurb": blurb, "count": modality.page_count,
+                                                               "max": LIMITS[modality.page_limit]},
+            **modality.page_describe(model, LIMITS)}
 
 
 # ---- images and uploads ----
 
-def png(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> bytes:
-    """Images (N×C×H×W in [0, 1], or uint8) as one PNG grid at their own size (the page enlarges them)."""
-    grid = make_grid(images.detach().cpu(), nrow=nrow, pad=pad if len(images) > 1 else 0)
-    out = io.BytesIO()
-    Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(out, format="PNG")
-    return out.getvalue()
+png = png_bytes           # images as one PNG grid at their own size (the page enlarges them)
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
@@ -100,6 +86,17 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
 
 def image_url(images: torch.Tensor, nrow: int | None = None) -> str:
     return data_url(png(images, nrow))
+
+
+def to_page(value):
+    """A modality's page payload as JSON: every `Media` a data URL."""
+    if isinstance(value, Media):
+        return data_url(value.data, value.mime)
+    if isinstance(value, dict):
+        return {k: to_page(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_page(v) for v in value]
+    return value
 
 
 _DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*;base64,", re.ASCII)
@@ -131,26 +128,13 @@ def read_upload(model, data: bytes) -> torch.Tensor:
 
 
 def test_examples(model, ds, domain: str = "a"):
-    """The test split of a run's data: images (N×C×H×W uint8; a translator's of domain A or B) or lines."""
-    if model.modality == "text":
-        return ds.test
-    if model.modality != "image":
-        raise UserError(f"{model.name} {modalities.get(model.modality).verb}: it takes no test image or line")
-    if domain not in DOMAINS:
-        raise UserError(f"domain must be a or b, not {str(domain)[:20]!r}")
-    if domain == "b":
-        if "translate" not in model.abilities:
-            raise UserError(f"{model.name} models one data set: domain b is a translator's second domain")
-        return ds.b.test_x
-    return ds.test_x
+    """The test split of a run's data as its modality offers it to a page (images, lines)."""
+    return modalities.get(model.modality).page_examples(model, ds, domain)
 
 
 def test_input(model, ds, i: int, domain: str = "a"):
-    """Test example i as the model's input: an image through the very path an upload takes; a line as typed."""
-    examples = test_examples(model, ds, domain)
-    if not 0 <= i < len(examples):
-        raise UserError(f"test example must be between 0 and {len(examples) - 1}, not {i}")
-    return read_upload(model, png(examples[i:i + 1])) if model.modality == "image" else examples[i]
+    """Test example i as the model's input (an image through the very path an upload takes)."""
+    return modalities.get(model.modality).page_input(model, ds, i, domain)
 
 
 # ---- what the panels do ----
@@ -168,38 +152,14 @@ def labels(model, label: int | None, n: int) -> torch.Tensor | None:
     return model.class_condition(0 if label is None else label, n)
 
 
-def wav(clip: torch.Tensor, rate: int) -> bytes:
-    """One clip (T floats in [-1, 1]) as a mono 16-bit WAV file."""
-    pcm = (clip.detach().float().cpu().clamp(-1, 1) * 32767).round().to(torch.int16).numpy()
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(int(rate))
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return out.getvalue()
-
-
 @torch.no_grad()
 def sample(model, n: int, seed: int, label: int | None = None, settings: dict | None = None) -> dict:
-    """n samples as the model's modality draws them: {"image": one grid}, {"lines": [...]},
-    {"audio": [one WAV data URL a clip]} or {"gif": the clips side by side, "image": their strip picture}
-    (a video model's `frames` each, by default as many as training's samples have). `settings`: the
-    declared sampling settings the page sent (setting_fields), checked by the modality."""
-    modality = modalities.get(model.modality)
-    g = _generator(model, seed)
-    settings = dict(settings or {})
-    if model.modality == "text":
-        return {"lines": modality.draw(model, n, g, **settings)}
-    if model.modality == "video":
-        labels(model, label, n)                 # a class given to a model of none is refused all the same
-        frames = settings.pop("frames", None) or min(model.info.frames, EPOCH_FRAMES)
-        clips = modality.draw(model, n, g, frames=frames, **settings)
-        return clip_urls(modality.pictures(drawn_items(clips)), clips.shape[1])
-    drawn = modality.draw(model, n, g, labels(model, label, n), **settings)
-    if model.modality == "audio":
-        return {"audio": [data_url(wav(clip.reshape(-1), model.info.rate), "audio/wav") for clip in drawn]}
-    return {"image": image_url(drawn, nrow=min(n, 8))}
+    """n samples as the model's modality shows them ({"image"}, {"lines"}, {"audio": [...]}, {"gif", "image"}),
+    media as data URLs. `settings`: the declared sampling settings the page sent (setting_fields), checked
+    by the modality."""
+    condition = labels(model, label, n)          # a class given to a model of none is refused all the same
+    return to_page(modalities.get(model.modality).page_sample(model, n, _generator(model, seed), condition,
+                                                               dict(settings or {})))
 
 
 def clip_urls(pictures: tuple[bytes, bytes], frames: int) -> dict:
@@ -272,15 +232,9 @@ def between_codes(model, za: torch.Tensor, zb: torch.Tensor, steps: int, label: 
     return image_url(model.decode(z, labels(model, label, steps)), nrow=steps)
 
 
-@torch.no_grad()
 def between_lines(model, a: str, b: str, steps: int) -> list[str]:
-    """The lines decoded (greedily) on the way from the code of line a to that of line b."""
-    from ..modalities.text import check_line
-    for line in (a, b):
-        check_line(model.info, line)
-    mu, _ = model.encode_text([a, b])
-    t = torch.linspace(0, 1, steps, device=model.device).unsqueeze(1)
-    return model.decode_text(mu[0] + t * (mu[1] - mu[0]), greedy=True)
+    """The lines decoded on the way from the code of line a to that of line b (text models with a code)."""
+    return modalities.get(model.modality).between(model, a, b, steps)
 
 
 def mask_tensor(model, mask) -> torch.Tensor:
