@@ -121,3 +121,29 @@ def test_the_pages_and_the_figures_never_ask_which_kind_of_data():
     found += [f"{m} imports {t}" for m, targets in graph().items() if m.split(".")[1] in ("web", "evaluation")
               for t in targets & kinds]
     assert not found, "asks which kind of data:\n" + "\n".join(found)
+
+
+# Every getattr/hasattr left in the package, and why it is no probe of a model, its Config or an Info.
+ALLOWED_GETATTR = {
+    "__init__.py": "the library's names imported on first use",
+    "atomic.py": "O_DIRECTORY exists on POSIX only",
+    "cli.py": "the sub-command's function by its name",
+    "commands.py": "argparse's namespace: options a sub-command may not define",
+    "data/__init__.py": "the data modules that build a data set on request define fetch",
+    "data/loader.py": "batchers' own optional attributes",
+    "models/autoregressive/pixel_lstm.py": "torch's LSTM names its weights by layer",
+    "models/autoregressive/vpn.py": "its own kernel-size settings, checked by name",
+    "models/registry.py": "a model class by its registry line",
+    "settings.py": "a type's name in a message",
+    "training/acceleration.py": "CPU feature queries that older torch builds lack",
+    "training/optim.py": "the managed optimiser forwards what it does not override",
+    "training/options.py": "its own dataclass fields, checked by name",
+}
+
+
+def test_capabilities_are_declared_never_probed():
+    import re
+    probe = re.compile(r"\b(getattr|hasattr)\(")
+    found = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if probe.search(p.read_text())}
+    assert found <= ALLOWED_GETATTR.keys(), f"getattr/hasattr outside the allow-list: {sorted(found - ALLOWED_GETATTR.keys())}"
+    assert ALLOWED_GETATTR.keys() <= found, f"stale allow-list entries: {sorted(ALLOWED_GETATTR.keys() - found)}"

@@ -152,6 +152,9 @@ class AudioInfo:
     label: str = ""                      # what the classes are: "word", "family", "pitch", "folder"
     levels: int = LEVELS                 # μ-law codes per sample
     kind: ClassVar[str] = "audio"
+    scored: ClassVar[tuple[str, str]] = ("clip", "clips")     # likelihood figures per clip, of the codes
+    dequantised: ClassVar[bool] = False
+    per_line: ClassVar[bool] = False
     pixels: ClassVar[str] = "mulaw"      # discrete values: evaluation reports bits per dimension (per sample)
 
     @property

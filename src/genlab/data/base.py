@@ -21,6 +21,10 @@ class DataInfo:
     vocab: tuple[str, ...] = ()          # caption-conditioned models (text2img): id -> word, specials first
     captions: tuple[str, ...] = ()       # ... and the example captions they draw when given none
     kind: ClassVar[str] = "image"
+    # How its likelihood figures read: per image; a density over dequantised 8-bit values is shifted by D·log 256.
+    scored: ClassVar[tuple[str, str]] = ("image", "images")
+    dequantised: ClassVar[bool] = True
+    per_line: ClassVar[bool] = False
 
     @property
     def dims(self) -> int:

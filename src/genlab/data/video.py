@@ -52,6 +52,9 @@ class VideoInfo:
     num_classes: ClassVar[int] = 0       # unlabelled: clips have no class
     class_names: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "video"
+    scored: ClassVar[tuple[str, str]] = ("clip", "clips")     # likelihood figures per clip, of 0/1 pixels
+    dequantised: ClassVar[bool] = False
+    per_line: ClassVar[bool] = False
     pixels: ClassVar[str] = "binary"     # every pixel 0 or 1: the likelihood is in nats, no bits per dimension
 
     @property

@@ -64,6 +64,9 @@ class TextInfo:
     num_classes: ClassVar[int] = 0       # unlabelled: lines have no class
     class_names: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "text"
+    scored: ClassVar[tuple[str, str]] = ("line", "lines")     # likelihood figures per line and per token
+    dequantised: ClassVar[bool] = False
+    per_line: ClassVar[bool] = True            # figures per line (and per token), not per example
 
     def __post_init__(self):
         object.__setattr__(self, "_ids", {t: i for i, t in enumerate(self.vocab)})

@@ -82,9 +82,7 @@ def shift_nats(model: GenerativeModel, info=None) -> float:
     """What turns the model's NLL into the reported one: D·log 256 for a density over dequantised 8-bit
     pixels, 0 for binarised pixels and for a model of the discrete values themselves."""
     info = info if info is not None else model.info
-    if getattr(info, "kind", "image") != "image":
-        return 0.0
-    dequantised = info.pixels != "binary" and not getattr(model, "discrete", False)
+    dequantised = info.dequantised and info.pixels != "binary" and not model.discrete
     return info.dims * math.log(256) if dequantised else 0.0
 
 
@@ -106,7 +104,8 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
         return {}
     n = len(next(iter(terms.values())))
     out: dict = {}
-    if getattr(info, "kind", "image") == "text":
+    unit, what = info.scored
+    if info.per_line:                            # text: per line, and per token where the model counts them
         tokens = terms.get("tokens")
         for key, v in terms.items():
             if key == "tokens":
@@ -114,7 +113,6 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
             _put(out, f"{key}_nats_per_line", *mean_and_se(v))
             if tokens is not None and key in nll_keys:
                 _put(out, f"{key}_nats_per_token", *ratio_and_se(v, tokens))
-        what, unit = "lines", "line"
     else:
         shift = shift_nats(model, info)
         bits = info.likelihood_dims * math.log(2)
@@ -130,7 +128,6 @@ def summarise(model: GenerativeModel, terms: dict[str, torch.Tensor], info=None)
                 _put(out, f"{key}_nats", *mean_and_se(v + shift if key in SHIFTED_PARTS else v))
             else:                                    # not a likelihood (the autoencoder's loss): no unit of nats
                 _put(out, key, *mean_and_se(v))
-        what, unit = "images", "image"
     out.update(shared)
     # What each estimate is, for the tables: its heading and how it is made ({"nll_ais_nats": [...]}).
     said = {f"{k}_nats": list(v) for k, v in model.estimates.items() if k in terms}

@@ -141,6 +141,7 @@ class SampleJudge:
         self.floor = (real_images(ds.train_x, binarize, n, device, skip=n) if 2 * n <= len(ds.train_x)
                       else None)
         self.ref_feats = self.ref_probs = None
+        self._data_row = self._floor_row = None        # judged on first use
         if network is not None and FEATURE_METRICS & set(metrics):
             self.ref_feats, self.ref_probs = network(self.reference)
         freq = None
@@ -253,13 +254,13 @@ class SampleJudge:
 
     def data_row(self) -> dict:
         """The held-out test images judged like samples: what a model that generalises perfectly would score."""
-        if not hasattr(self, "_data_row"):
+        if self._data_row is None:
             self._data_row = self.judge(self.test, parzen=False)
         return self._data_row
 
     def floor_row(self) -> dict | None:
         """n training images disjoint from the reference, judged like samples: the real-versus-real floor at
         this sample count (None where the training split holds fewer than 2n images)."""
-        if not hasattr(self, "_floor_row"):
-            self._floor_row = self.judge(self.floor) if self.floor is not None else None
+        if self._floor_row is None and self.floor is not None:
+            self._floor_row = self.judge(self.floor)
         return self._floor_row

@@ -93,7 +93,8 @@ class AudioModality(Modality):
         return path
 
     def prepare(self, ds, model_cls, config, options):
-        label = self.label_of(ds, getattr(config, "label", "auto"), getattr(config, "conditional", False))
+        asked = model_cls.data_request(config)
+        label = self.label_of(ds, asked.get("label", "auto"), asked.get("conditional", False))
         names = ds.labels[label].names if label else ()
         info = AudioInfo(length=ds.length, rate=ds.rate, num_classes=len(names), class_names=names, label=label)
         spec = self.absolute(options["spec"], PREFIX)

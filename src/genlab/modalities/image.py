@@ -93,7 +93,7 @@ class ImageModality(Modality):
             record.update(train=len(ds), train_a=len(ds.a.train_x), train_b=len(ds.b.train_x),
                           test_b=len(ds.b.test_x))
         if model_cls.conditioning == "text":     # a caption for every image: its words are the model's
-            info, said = with_captions(ds, info, getattr(config, "holdout", ""))
+            info, said = with_captions(ds, info, model_cls.data_request(config).get("holdout", ""))
             record.update(said)
         return info, record
 

@@ -39,7 +39,7 @@ class GenerativeModel(nn.Module):
     family: ClassVar[str] = ""                 # "latent", "autoregressive", "adversarial"
     modality: ClassVar[str] = "image"          # the kind of data it models: a module of genlab.modalities
     conditioning: ClassVar[str] = "none"       # one of CONDITIONS
-    optional_conditioning: ClassVar[bool] = False   # conditioned only when its Config asks (gated-pixelcnn)
+    optional_conditioning: ClassVar[bool] = False   # conditioned only when its Config's `conditional` asks
     likelihood_kind: ClassVar[str] = "none"    # one of LIKELIHOODS
     abilities: ClassVar[tuple[str, ...]] = ()  # among ABILITIES: the methods it has beyond the contract
     trains_by_epoch: ClassVar[bool] = False    # `train_epoch` over the whole split (EM) instead of `train_step`
@@ -75,7 +75,7 @@ class GenerativeModel(nn.Module):
     @property
     def condition_kind(self) -> str:
         """What this model is conditioned on: the class's `conditioning`, unless it is optional and off."""
-        if self.optional_conditioning and not getattr(self.config, "conditional", False):
+        if self.optional_conditioning and not self.config.conditional:     # its Config's switch
             return "none"
         return self.conditioning
 
@@ -128,6 +128,12 @@ class GenerativeModel(nn.Module):
         per_epoch = max(1, -(-max(train_size, 1) // max(batch_size, 1)))      # batches in one epoch
         low, high = cls.default_epoch_range
         return max(low, min(high, -(-cls.default_steps // per_epoch)))
+
+    @classmethod
+    def data_request(cls, config) -> dict:
+        """What its modality prepares the data with, from its Config (wavenet: the label it is conditioned on;
+        text2img: the captions held out); {} for a model that asks nothing."""
+        return {}
 
     @classmethod
     def declaration(cls) -> dict:

@@ -111,7 +111,7 @@ class Processes:
             torch.distributed.broadcast(t.data, 0)
 
     @torch.no_grad()
-    def check_same_weights(self, model: torch.nn.Module, epoch: int) -> None:
+    def check_same_weights(self, model, epoch: int) -> None:
         """Refuse to go on when the processes' weights have come apart: a model whose step depends on more
         than its share of the batch (a first batch's statistics as initial weights, an optimiser step
         taken on some processes only). Each tensor's sum and sum of magnitudes are compared."""
@@ -128,7 +128,7 @@ class Processes:
             if not close.all():
                 name = named[int((~close).nonzero()[0]) // 2][0]
                 raise UserError(f"the weights of process {rank} and process 0 differ after epoch {epoch + 1} "
-                                f"(first {name}): a step of {getattr(model, 'name', 'this model')} depends on more "
+                                f"(first {name}): a step of {model.name} depends on more "
                                 f"than its share of the batch; train it in one process")
 
     def random_states(self) -> list | None:

@@ -66,12 +66,12 @@ class AdversarialModel(GenerativeModel):
     default_batch_size: ClassVar[int] = 64   # DCGAN's 128 halved: twice the steps for the same images on a CPU
     default_steps: ClassVar[int] = 2000      # critic steps (one per batch): 87 epochs of digits, 16 of mnist
     critic_norm: ClassVar[bool] = True       # batch norm in the convolutional discriminator
-    default_net: ClassVar[str] = "auto"      # for a Config without a `net` field
+    default_net: ClassVar[str | None] = None  # its nets; None: its Config's `net` setting chooses
 
     def __init__(self, config, info):
         super().__init__(config, info)
         shape, cond = info.shape, self.cond_dim()
-        net = getattr(config, "net", self.default_net)
+        net = config.net if self.default_net is None else self.default_net
         if choose_net(net, shape, conv_from=NetConfig.conv_from) == "mlp":
             self.generator = MLPGenerator(shape, config.latent_dim, config.hidden, cond_dim=cond)
             self.discriminator = MLPDiscriminator(shape, config.hidden, cond_dim=cond)
@@ -112,7 +112,8 @@ class AdversarialModel(GenerativeModel):
 
     @property
     def n_critic(self) -> int:
-        return getattr(self.config, "n_critic", 1)
+        """Critic steps per generator step (WGAN's: its Config's)."""
+        return 1
 
     # -- training --
     def train_step(self, batch, optimizers):

@@ -23,7 +23,6 @@ class CGANConfig(NetConfig):
 class ConditionalGAN(GAN):
     name = "cgan"
     Config = CGANConfig
-    default_net = "auto"
     conditioning = "class"
 
     def cond_dim(self) -> int:

@@ -156,6 +156,10 @@ class TextToImage(AdversarialModel):
     conditioning = "text"
     default_steps = 3000         # the words must be learnt beside the images: half as many again as a GAN's
 
+    @classmethod
+    def data_request(cls, config):
+        return {"holdout": config.holdout}          # pairs the captions genlab writes never say
+
     def __init__(self, config, info):
         if not info.vocab:
             raise UserError(f"{self.name} learns from captions: train it with genlab (--data captions:FILE, or "

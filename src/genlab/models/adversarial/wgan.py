@@ -40,6 +40,10 @@ class WGAN(AdversarialModel):
         super().__init__(config, info)
         self.after_discriminator_step()          # the critic starts inside the clipped box too
 
+    @property
+    def n_critic(self) -> int:
+        return self.config.n_critic
+
     def configure_optimizers(self, lr):
         return {"generator": torch.optim.RMSprop(self.generator.parameters(), lr=lr),
                 "discriminator": torch.optim.RMSprop(self.discriminator.parameters(), lr=lr)}

@@ -31,6 +31,10 @@ class WGANGP(AdversarialModel):
     default_steps = 4000       # critic steps: 800 generator steps at n_critic = 5 (174 epochs of digits, 32 of mnist)
     critic_norm = False
 
+    @property
+    def n_critic(self) -> int:
+        return self.config.n_critic
+
     def configure_optimizers(self, lr):
         return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.9)),
                 "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.0, 0.9))}

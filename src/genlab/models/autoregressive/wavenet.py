@@ -92,6 +92,10 @@ class WaveNet(GenerativeModel):
     default_epoch_range = (1, 200)
     default_train = {"clip_grad": 1.0}
 
+    @classmethod
+    def data_request(cls, config):
+        return {"label": config.label, "conditional": config.conditional}     # which labels become its classes
+
     def __init__(self, config: WaveNetConfig, info):
         super().__init__(config, info)
         r, s = config.residual_channels, config.skip_channels
