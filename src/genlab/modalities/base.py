@@ -101,6 +101,10 @@ class Modality:
         """A user's input (an image file, a line of text) as the model's input: a batch of one."""
         raise NotImplementedError
 
+    def translate(self, model, value: str, direction: str, *, output: str | None) -> None:
+        """`genlab translate RUN INPUT`: a translator's input carried into its other domain, and written."""
+        raise UserError(f"{model.name} {self.verb}: it translates nothing")
+
     def complete(self, model, value: str, cover: str, n: int, *, output: str | None, seed: int,
                  label: int | None) -> None:
         """`genlab complete`: the user's input (`read_input`) with its `cover` part drawn n times by a model

@@ -21,7 +21,7 @@ from ..data.two_domains import (FOLDER, TwoDomainBatches, TwoDomains, load_two_d
 from ..errors import UserError
 from ..settings import option
 from .base import Modality
-from .media import png_bytes
+from .media import png_bytes, write_image
 
 EVAL_BATCH = 256
 MIN_SIDE = 256          # pictures a person opens are enlarged to at least this many pixels across
@@ -381,22 +381,3 @@ def pixels_said(binarize: str) -> str:
 
 def write_grid(images: torch.Tensor, output: str, nrow=None) -> None:
     print(f"wrote {save_grid(images, output, nrow=nrow)}", file=sys.stdout)
-
-
-def write_image(image: torch.Tensor, output: str) -> Path:
-    """One uint8 image C×H×W as a file of its own size (PNG, JPEG or GIF by the name's suffix), written whole."""
-    from PIL import Image
-
-    from ..atomic import write_atomic, write_error
-    path = Path(output)
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"cannot write {output}: the output must end in .png, .jpg or .gif")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise write_error(path.parent, e, "make the folder") from None
-    a = image.permute(1, 2, 0).numpy()
-    im = Image.fromarray(a[..., 0] if a.shape[2] == 1 else a)
-    write_atomic(path, lambda tmp: im.save(tmp, format=fmt))
-    return path

@@ -1,15 +1,19 @@
-"""What the pages receive of a sample: bytes and their type (a PNG grid, a WAV clip, a GIF), which web/
-turns into data URLs. Made by the modalities, who know how their data looks."""
+"""Samples as media: what the pages receive (bytes and their type: a PNG grid, a WAV clip, a GIF, which web/
+turns into data URLs) and one picture written as a file. Made by the modalities, who know how their data
+looks."""
 from __future__ import annotations
 
 import dataclasses
 import io
 import wave
+from pathlib import Path
 
 import torch
 from PIL import Image
 
+from ..atomic import write_atomic, write_error
 from ..data.images import make_grid
+from ..errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,3 +48,19 @@ def wav_bytes(clip: torch.Tensor, rate: int) -> bytes:
         w.setframerate(int(rate))
         w.writeframes(pcm.astype("<i2").tobytes())
     return out.getvalue()
+
+
+def write_image(image: torch.Tensor, output: str) -> Path:
+    """One uint8 image C×H×W as a file of its own size (PNG, JPEG or GIF by the name's suffix), written whole."""
+    path = Path(output)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF"}.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"cannot write {output}: the output must end in .png, .jpg or .gif")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path.parent, e, "make the folder") from None
+    a = image.permute(1, 2, 0).numpy()
+    im = Image.fromarray(a[..., 0] if a.shape[2] == 1 else a)
+    write_atomic(path, lambda tmp: im.save(tmp, format=fmt))
+    return path

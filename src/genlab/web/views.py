@@ -3,7 +3,7 @@ data URLs, text as lines, sound as WAV data URLs, clips as an animated GIF and a
 
 What a model offers is chosen from its declarations (`conditioning`, `abilities`) and its modality's
 (`panels`, `report_views`, `sample_view`, `page_sample`...), never from its name or its kind of data: a new
-kind of data brings its pages inside its modality; a new panel is its action here and in server.py's
+kind of data brings its pages inside its modality; a new panel is its action here and in actions.py's
 ACTIONS, and one builder in static/explorer.html's PANELS.
 """
 from __future__ import annotations
