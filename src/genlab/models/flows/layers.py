@@ -403,16 +403,12 @@ class FlowModel(GenerativeModel):
         nll = self._nll(x.to(self.device), generator)
         return {"nll" if self.dequantiser is None else "nelbo": nll}
 
-    def train_step(self, batch, optimizers):
-        opt = optimizers["model"]
+    def loss(self, batch):
         loss = self._nll(batch.x).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         self.trained_steps += 1
         d = self.info.dims
         # the same figure in bits per dimension, as the evaluation reports it (D·log 256 added)
-        return {"loss": loss.item(), "bpd": (loss.item() + d * math.log(256)) / (d * math.log(2))}
+        return loss, {"bpd": (loss.item() + d * math.log(256)) / (d * math.log(2))}
 
     # ---- codes and samples ----
     def _split_code(self, z: torch.Tensor) -> list[torch.Tensor]:
