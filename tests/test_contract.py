@@ -66,6 +66,8 @@ def test_declarations_are_true(name):
         assert callable(getattr(cls, ability, None)), f"{name} declares {ability} but has no such method"
     assert not cls.has_iwae or callable(getattr(cls, "iwae_nll", None))
     assert cls.trains_by_epoch == (cls.train_epoch is not GenerativeModel.train_epoch)
+    # a model that steps writes its loss (the base class steps) or, with several optimisers, its own step
+    assert cls.trains_by_epoch or cls.loss is not GenerativeModel.loss or cls.train_step is not GenerativeModel.train_step
 
 
 @pytest.mark.parametrize("name", model_names())

@@ -27,8 +27,8 @@ ABILITIES = ("encode", "decode", "complete", "style", "translate", "chain")
 
 
 class GenerativeModel(nn.Module):
-    """A generative model: trained by `train_step` (or `train_epoch`), sampled by `sample`, scored by
-    `log_prob` where it can be.
+    """A generative model: trained by `train_step` on its `loss` (or its own `train_step` with several
+    optimisers, or `train_epoch`), sampled by `sample`, scored by `log_prob` where it can be.
 
     What a model is and can do is declared on its class (below), never probed: the command line, the
     evaluation and the explorer read these declarations.
@@ -43,6 +43,7 @@ class GenerativeModel(nn.Module):
     likelihood_kind: ClassVar[str] = "none"    # one of LIKELIHOODS
     abilities: ClassVar[tuple[str, ...]] = ()  # among ABILITIES: the methods it has beyond the contract
     trains_by_epoch: ClassVar[bool] = False    # `train_epoch` over the whole split (EM) instead of `train_step`
+    loss_name: ClassVar[str] = "loss"         # what `train_step` logs `loss` as (the rbm's is a free-energy gap)
     has_iwae: ClassVar[bool] = False           # `iwae_nll`: a tighter bound than the ELBO
     # eval_terms keys that estimate the NLL (neither exact nor a bound: likelihood_kind "estimate"), each with
     # its heading in tables and the sentence saying how it is made and how it errs (the rbm's AIS).
@@ -195,8 +196,24 @@ class GenerativeModel(nn.Module):
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.Adam(self.parameters(), lr=lr)}
 
-    def train_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The scalar one training step minimises on `batch`, and the other figures to log beside it. A
+        model with one optimiser writes only this; `train_step` does the rest. It is called once per step,
+        so a counter the loss reads (a warm-up, an ordering taken in turn) may advance here."""
         raise NotImplementedError
+
+    def train_step(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+        """One step of the "model" optimiser on `loss(batch)`: the logs are the loss under `loss_name`, then
+        the loss's own figures. Clipping, the learning-rate schedule and the gradients' average over
+        processes are in the optimiser's `step()` (training/optim.py) and the precision is the trainer's
+        autocast around this call, so nothing else is per model. A model with several optimisers (the
+        adversarial ones) writes its own."""
+        loss, logs = self.loss(batch)
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {self.loss_name: loss.item(), **logs}
 
     def train_epoch(self, batches, epoch: int) -> dict[str, float]:
         """One pass over the whole split, for a model with `trains_by_epoch` (EM)."""

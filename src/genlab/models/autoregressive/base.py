@@ -41,14 +41,8 @@ class AutoregressiveModel(GenerativeModel):
         """Exact log p(x) in nats per image (of the 0/1 or 8-bit values, or the palette indices)."""
         return self.pixels.log_prob(self.logits(x, condition), x)
 
-    def train_step(self, batch, optimizers):
-        x, y = batch.x, batch.condition
-        opt = optimizers["model"]
-        loss = -self.log_prob(x, y).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+    def loss(self, batch):
+        return -self.log_prob(batch.x, batch.condition).mean(), {}
 
     # ---- sampling and completion ----
     def sampling_condition(self, n: int, condition):

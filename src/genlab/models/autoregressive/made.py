@@ -91,15 +91,10 @@ class MADE(GenerativeModel):
         per_mask = torch.stack([self._log_prob_one(x, m) for m in range(self.config.masks)])
         return torch.logsumexp(per_mask, 0) - math.log(self.config.masks)
 
-    def train_step(self, batch, optimizers):
-        opt = optimizers["model"]
+    def loss(self, batch):
         m = int(self.steps) % self.config.masks                # each ordering in turn: resumes exactly
-        loss = -self._log_prob_one(batch.x, m).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         self.steps += 1
-        return {"loss": loss.item()}
+        return -self._log_prob_one(batch.x, m).mean(), {}
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):

@@ -67,13 +67,8 @@ class NADE(GenerativeModel):
         unconditional model leaves them aside.)"""
         return -F.binary_cross_entropy_with_logits(self.logits(x), x.flatten(1), reduction="none").sum(1)
 
-    def train_step(self, batch, optimizers):
-        opt = optimizers["model"]
-        loss = -self.log_prob(batch.x).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+    def loss(self, batch):
+        return -self.log_prob(batch.x).mean(), {}
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):

@@ -177,13 +177,8 @@ class VPN(GenerativeModel):
         k = self.info.context if context is None else context
         return self.frame_log_probs(x)[:, k:].sum(1)
 
-    def train_step(self, batch, optimizers):
-        loss = -self.frame_log_probs(batch.x).mean()      # nats per frame, over every frame
-        opt = optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+    def loss(self, batch):
+        return -self.frame_log_probs(batch.x).mean(), {}      # nats per frame, over every frame
 
     # ---- generation ----
     @torch.no_grad()

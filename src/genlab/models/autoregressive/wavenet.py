@@ -152,7 +152,7 @@ class WaveNet(GenerativeModel):
         c = self.codes(x.to(self.device))
         return self.forward(c, condition).log_softmax(1).gather(1, c.unsqueeze(1)).flatten(1).sum(1)
 
-    def train_step(self, batch, optimizers):
+    def loss(self, batch):
         x, y = batch.x.to(self.device), batch.condition
         t = x.shape[1]
         crop = self.config.crop
@@ -163,12 +163,7 @@ class WaveNet(GenerativeModel):
             lp = self.forward(window, y).log_softmax(1).gather(1, window.unsqueeze(1))[:, 0, start - lo:]
         else:
             lp = self.forward(x, y).log_softmax(1).gather(1, x.unsqueeze(1))[:, 0]
-        loss = -lp.mean()           # nats per sample
-        opt = optimizers["model"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        return -lp.mean(), {}       # nats per sample
 
     # ---- generation ----
     def sampling_condition(self, n, condition):

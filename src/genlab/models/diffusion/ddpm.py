@@ -121,17 +121,12 @@ class DDPM(GenerativeModel):
         return self.net(xt, t)
 
     # ---- training ----
-    def train_step(self, batch, optimizers):
+    def loss(self, batch):
         """L_simple: the squared error of the predicted noise at a timestep drawn uniformly from 1..T."""
-        opt = optimizers["model"]
         x0 = self.to_model(batch.x)
         t = torch.randint(1, self.config.timesteps + 1, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
-        loss = F.mse_loss(self.eps(self.schedule.noised(x0, t, noise), t), noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        return F.mse_loss(self.eps(self.schedule.noised(x0, t, noise), t), noise), {}
 
     # ---- the bound ----
     def kl_terms(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -167,14 +167,10 @@ class GSN(GenerativeModel):
             x = x.detach()
         return losses
 
-    def train_step(self, batch, optimizers):
-        opt = optimizers["model"]
+    def loss(self, batch):
         losses = self.walkback_losses(batch.x)
-        loss = torch.stack(losses).sum(0).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item(), "recon_first": losses[0].mean().item(), "recon_last": losses[-1].mean().item()}
+        return torch.stack(losses).sum(0).mean(), {"recon_first": losses[0].mean().item(),
+                                                   "recon_last": losses[-1].mean().item()}
 
     # ---- sampling: the chain ----
     @torch.no_grad()

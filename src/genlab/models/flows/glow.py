@@ -13,15 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import option
-from .layers import (
-    ActNorm,
-    AffineCoupling,
-    FlowConfig,
-    FlowModel,
-    InvConv1x1,
-    Split,
-    Squeeze,
-)
+from .base import FlowConfig, FlowModel
+from .layers import ActNorm, AffineCoupling, InvConv1x1, Split, Squeeze
 
 
 @dataclass

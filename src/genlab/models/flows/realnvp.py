@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import option
-from .layers import AffineCoupling, FlowConfig, FlowModel, Split, Squeeze
+from .base import FlowConfig, FlowModel
+from .layers import AffineCoupling, Split, Squeeze
 
 
 @dataclass

@@ -48,14 +48,8 @@ class Autoencoder(GenerativeModel):
             loss = (pixel_mean(out) - x) ** 2
         return loss.flatten(1).sum(1)
 
-    def train_step(self, batch, optimizers):
-        x = batch.x
-        opt = optimizers["model"]
-        loss = self._recon(x).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+    def loss(self, batch):
+        return self._recon(batch.x).mean(), {}
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):

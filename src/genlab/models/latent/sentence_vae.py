@@ -139,22 +139,18 @@ class SentenceVAE(GenerativeModel):
             return s / n
         return 1 / (1 + math.exp(-10 * (s - n / 2) / n))       # logistic: 0.007 at step 0, 0.993 at n
 
-    def train_step(self, batch, optimizers):
+    def loss(self, batch):
         x, lengths = batch.x, batch.lengths
-        opt = optimizers["model"]
         recon, kl = self._terms(x, lengths)
         w = self.kl_weight()
-        loss = (recon + w * kl).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         self.steps += 1
+        loss = (recon + w * kl).mean()
         recon, kl = recon.detach(), kl.detach()
         tokens = int((x != PAD).sum())
         self._tally["lines"] += len(x)
         self._tally["kl"] += float(kl.sum())
-        return {"loss": loss.item(), "recon": recon.mean().item(), "kl": kl.mean().item(), "kl_weight": w,
-                "nats_per_token": float((recon + kl).sum()) / tokens}
+        return loss, {"recon": recon.mean().item(), "kl": kl.mean().item(), "kl_weight": w,
+                      "nats_per_token": float((recon + kl).sum()) / tokens}
 
     def _reset_tally(self) -> None:
         self._tally = {"lines": 0, "kl": 0.0}      # the epoch's KL term, for the collapse warning

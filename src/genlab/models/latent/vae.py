@@ -84,17 +84,12 @@ class VAE(GenerativeModel):
         recon = -pixel_log_likelihood(x, self.decoder(z, self.cond(y)), self.likelihood, self._log_sigma())
         return recon, gaussian_kl(mu, logvar)
 
-    def train_step(self, batch, optimizers):
+    def loss(self, batch):
         x, y = batch.x, batch.condition
-        opt = optimizers["model"]
         recon, kl = self._terms(x, y, *self.encode(x, y))
         warm = 1.0 if self.config.kl_warmup == 0 else min(1.0, (self.steps.item() + 1) / self.config.kl_warmup)
-        loss = (recon + self.config.beta * warm * kl).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         self.steps += 1
-        return {"loss": loss.item(), "recon": recon.mean().item(), "kl": kl.mean().item()}
+        return (recon + self.config.beta * warm * kl).mean(), {"recon": recon.mean().item(), "kl": kl.mean().item()}
 
     @torch.no_grad()
     def sample(self, n, *, condition=None, generator=None):
