@@ -43,7 +43,7 @@ import genlab
 from genlab.api import settings_from_pairs
 from genlab.data import load_dataset
 from genlab.data.captions import HIGH, LOW, MID, parse_holdout, scheme_for, split_captions, token_ids
-from genlab.data.images import save_grid
+from genlab.data.containers.images import save_grid
 from genlab.evaluation.features import builtin_network
 from genlab.models import get_model_class
 from genlab.models.adversarial.indicators import mean_pairwise_distance

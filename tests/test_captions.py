@@ -10,12 +10,12 @@ from PIL import Image
 
 from conftest import refused
 from genlab.data import load_dataset
-from genlab.data.base import ImageDataset
 from genlab.data.captions import (CLOTHES, DIGIT_ATTRIBUTES, HIGH, LOW, MID, THING_ATTRIBUTES, Scheme, area,
                                   brightness, levels_of, load_caption_file, parse_holdout, scheme_for, size, slant,
                                   split_captions, stroke_width, thresholds, token_ids, width)
-from genlab.data.fashion_mnist import CLASS_NAMES as FASHION_CLASSES
-from genlab.data.vocab import UNK
+from genlab.data.containers.base import ImageDataset
+from genlab.data.sources.fashion_mnist import CLASS_NAMES as FASHION_CLASSES
+from genlab.data.text.vocab import UNK
 from genlab.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

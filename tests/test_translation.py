@@ -9,8 +9,8 @@ from PIL import Image
 
 from genlab.cli import main
 from genlab.data import make_info
-from genlab.data.base import ImageDataset
-from genlab.data.batch import Batch
+from genlab.data.containers.base import ImageDataset
+from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.evaluation import translation as tr
 from genlab.modalities.image import (ImageModality, TwoDomainBatches, TwoDomains, conform, split_domains,

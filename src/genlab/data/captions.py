@@ -33,11 +33,11 @@ import torch
 
 from ..errors import UserError
 from ..printable import printable
-from .base import DataInfo, ImageDataset
-from .batch import Batch
-from .images import open_image, read_image
-from .loader import Batches, epoch_seed, transform
-from .vocab import PAD, SPECIALS, TextInfo, build_vocab, tokenize
+from .containers.base import DataInfo, ImageDataset
+from .containers.batch import Batch
+from .containers.images import open_image, read_image
+from .containers.loader import Batches, epoch_seed, transform
+from .text.vocab import PAD, SPECIALS, TextInfo, build_vocab, tokenize
 
 PREFIX = "captions:"
 LOW, MID, HIGH = -1, 0, 1

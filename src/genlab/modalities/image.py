@@ -12,12 +12,12 @@ import torch
 from torch.nn import functional as F
 
 from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
-from ..data.base import ImageDataset
-from ..data.batch import Batch
 from ..data.captions import PREFIX as CAPTIONS, caption_batches, with_captions
-from ..data.images import read_image, save_grid, to_uint8
-from ..data.loader import Shares, epoch_seed, transform
-from ..data.palette import in_palette, snap
+from ..data.containers.base import ImageDataset
+from ..data.containers.batch import Batch
+from ..data.containers.images import read_image, save_grid, to_uint8
+from ..data.containers.loader import Shares, epoch_seed, transform
+from ..data.containers.palette import in_palette, snap
 from ..errors import UserError
 from ..settings import option
 from .base import Modality

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .. import modalities
-from ..data.images import make_grid
+from ..data.containers.images import make_grid
 from ..errors import UserError
 from ..explore import latent
 from ..explore.completion import cover_mask

@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...data.captions import token_ids
-from ...data.vocab import PAD
+from ...data.text.vocab import PAD
 from ...errors import UserError
 from ..base import option
 from ..nets import choose_net

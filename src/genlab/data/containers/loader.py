@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
 from .base import DataInfo, ImageDataset
 from .batch import Batch
 

@@ -20,9 +20,9 @@ from typing import Callable, ClassVar, Iterator
 import numpy as np
 import torch
 
-from ..atomic import write_atomic
-from ..errors import UserError
-from ..printable import printable
+from ...atomic import write_atomic
+from ...errors import UserError
+from ...printable import printable
 from .batch import Batch
 from .loader import Shares
 

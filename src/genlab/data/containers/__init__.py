@@ -1,0 +1,4 @@
+"""Data held in memory and how it reaches a model: image data sets (`base`), sound clips (`audio`), video
+clips (`video`), each with the Info a model builds itself from (`info` reads any of them back); `Batch`
+and the batchers (`loader`); image files read and written (`images`), palettes (`palette`), and a folder
+of the user's images (`folder`)."""
