@@ -7,7 +7,7 @@ The floor's rooms:
   containers/   data held in memory (images, sound, video), the Info a model builds itself from, Batch and
                 the batchers, image files, palettes, a folder of the user's images
   text/         tokens and the vocabulary, text corpora held in memory, batches of token ids
-  captions.py   captions of images, for a text-to-image model
+  captions/     captions of images, for a text-to-image model: measured, worded, read from a file, batched
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
         from .containers.folder import load_folder
         return load_folder(spec[len("folder:"):], size=size, channels=channels)
     if spec.startswith("captions:"):        # images and their captions, for a text-to-image model
-        from .captions import load_caption_file
+        from .captions.file import load_caption_file
         return load_caption_file(spec[len("captions:"):], size=size, channels=channels)
     mod = _NAMED.get(spec)
     if mod is None:

@@ -1,7 +1,7 @@
 """Images: built-in data sets and folders of the user's files, as binarised, 8-bit or palette pixels; two
 unpaired domains of them for the translators ("A+B", `--data-a A --data-b B`); and images with captions
 for a text-to-image model (a batch's `condition` is then each image's caption as token ids: the user's
-own from `captions:FILE`, else written from each image's class and measured attributes, data/captions.py)."""
+own from `captions:FILE`, else written from each image's class and measured attributes, data/captions/)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +12,8 @@ import torch
 from torch.nn import functional as F
 
 from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
-from ..data.captions import PREFIX as CAPTIONS, caption_batches, with_captions
+from ..data.captions.batches import caption_batches, with_captions
+from ..data.captions.file import PREFIX as CAPTIONS
 from ..data.containers.base import ImageDataset
 from ..data.containers.batch import Batch
 from ..data.containers.images import read_image, save_grid, to_uint8
