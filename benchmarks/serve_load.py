@@ -221,7 +221,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def tiny_tones(root: Path) -> str:
     """audio:PATH of eight short tones (200 samples at 8 kHz) in two classes, low and high."""
     import numpy as np
-    from genlab.data.containers.audio import write_wav
+    from genlab.data.containers.audio_files import write_wav
     folder = root / "tones"
     for k in range(8):
         label, hz = ("low", 300) if k % 2 else ("high", 1200)

@@ -11,7 +11,8 @@ import torch
 
 from genlab.cli import main
 from genlab.data.containers import audio
-from genlab.data.containers.audio import AudioInfo, load_folder, mulaw_decode, mulaw_encode, read_wav, write_wav
+from genlab.data.containers.audio import AudioInfo, mulaw_decode, mulaw_encode
+from genlab.data.containers.audio_files import load_folder, read_wav, write_wav
 from genlab.data.containers.info import info_from_json
 from genlab.data.sources import notes, spoken_digits
 from genlab.errors import UserError

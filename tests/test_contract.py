@@ -24,7 +24,7 @@ def text_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def specs(text_file, tmp_path_factory):
     """Tiny data of each modality: its spec and data options."""
-    from genlab.data.containers.audio import write_wav
+    from genlab.data.containers.audio_files import write_wav
     folder = tmp_path_factory.mktemp("sound")
     for k, (label, hz) in enumerate([("low", 300), ("high", 1200)] * 4):      # two classes of short tones
         (folder / label).mkdir(exist_ok=True)

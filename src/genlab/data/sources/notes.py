@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from ...errors import UserError
-from ..containers.audio import LENGTH, RATE, AudioDataset, Labels, Progress, read_wav, split_by_group, to_pcm
+from ..containers.audio import LENGTH, RATE, AudioDataset, Labels, Progress, split_by_group, to_pcm
+from ..containers.audio_files import read_wav
 from .mnist import cache_dir
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
