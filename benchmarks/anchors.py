@@ -44,8 +44,8 @@ from speed import Flops, Parser, matmul_peak, seconds
 from torch.nn import functional as F
 
 import genlab
-from genlab.data.base import DataInfo
-from genlab.data.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.models.base import make_config
 from genlab.models.registry import get_model_class

@@ -25,8 +25,8 @@ from speed import Parser, matmul_peak
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import genlab
-from genlab.data.base import DataInfo
-from genlab.data.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.models.base import make_config
 from genlab.models.registry import get_model_class

@@ -44,9 +44,10 @@ import torch
 from budget import train_for, training_seconds
 
 import genlab
-from genlab.data import load_dataset, pokemon
-from genlab.data.images import save_grid
-from genlab.data.palette import info_palette, quantisation_error
+from genlab.data import load_dataset
+from genlab.data.containers.images import save_grid
+from genlab.data.containers.palette import info_palette, quantisation_error
+from genlab.data.sources import pokemon
 from genlab.demo_pokemon import held_out
 from genlab.errors import UserError
 from genlab.evaluation.completion import completion_agreement

@@ -41,8 +41,8 @@ import torch
 
 import genlab
 from genlab.data import load_dataset
-from genlab.data.images import save_grid
-from genlab.data.palette import (
+from genlab.data.containers.images import save_grid
+from genlab.data.containers.palette import (
     SPACES,
     fit_palette,
     palette_colours,

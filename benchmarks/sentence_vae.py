@@ -22,7 +22,7 @@ import torch
 from budget import train_for, training_seconds
 
 import genlab
-from genlab.data.corpora import load_corpus
+from genlab.data.sources.corpora import load_corpus
 
 
 def two_test_lines(model, data: str) -> tuple[str, str]:

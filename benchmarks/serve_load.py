@@ -221,7 +221,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def tiny_tones(root: Path) -> str:
     """audio:PATH of eight short tones (200 samples at 8 kHz) in two classes, low and high."""
     import numpy as np
-    from genlab.data.audio import write_wav
+    from genlab.data.containers.audio_files import write_wav
     folder = root / "tones"
     for k in range(8):
         label, hz = ("low", 300) if k % 2 else ("high", 1200)
@@ -233,7 +233,7 @@ def tiny_tones(root: Path) -> str:
 def tiny_clips(root: Path) -> str:
     """video:PATH of eight GIFs of 6 frames of 6×6: a dot moving one pixel a frame along a row."""
     import torch
-    from genlab.data.video import clip_gif
+    from genlab.data.containers.video import clip_gif
     folder = root / "clips"
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(8):
@@ -260,7 +260,7 @@ def tiny_runs(root: Path, models=tuple(TINY)) -> list[Path]:
     """Runs trained for one epoch on tiny data, one per kind of panel: digits (two domains of them for a
     translator), tang300 where its corpus is installed, tones and GIFs made here; a few seconds each."""
     import genlab
-    from genlab.data.corpora import corpus_availability
+    from genlab.data.sources.corpora import corpus_availability
     models = [m for m in models if TINY[m][0] != "tang300" or corpus_availability()["tang300"][0]]
     out = []
     for m in models:

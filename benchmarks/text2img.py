@@ -2,7 +2,7 @@
 class-conditional GAN (cgan) with the same nets, trained as long.
 
 Both train an epoch at a time until their training seconds reach --minutes. text2img learns from the
-captions genlab writes (data/captions.py: the class and the measured attributes of each image, in varied
+captions genlab writes (data/captions/: the class and the measured attributes of each image, in varied
 words), with some class × attribute combinations held out (--holdout: those words are never said of that
 class in training). Then, on samples:
 
@@ -42,8 +42,9 @@ from budget import metrics, train_for, training_seconds
 import genlab
 from genlab.api import settings_from_pairs
 from genlab.data import load_dataset
-from genlab.data.captions import HIGH, LOW, MID, parse_holdout, scheme_for, split_captions, token_ids
-from genlab.data.images import save_grid
+from genlab.data.captions.batches import split_captions, token_ids
+from genlab.data.captions.grammar import HIGH, LOW, MID, parse_holdout, scheme_for
+from genlab.data.containers.images import save_grid
 from genlab.evaluation.features import builtin_network
 from genlab.models import get_model_class
 from genlab.models.adversarial.indicators import mean_pairwise_distance

@@ -33,8 +33,8 @@ from budget import metrics, train_for, training_seconds
 import genlab
 from genlab import modalities
 from genlab.api import settings_from_pairs
-from genlab.data.base import DataInfo
-from genlab.data.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.batch import Batch
 from genlab.models import get_model_class
 from genlab.models.base import make_config
 

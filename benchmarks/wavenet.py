@@ -35,7 +35,7 @@ from budget import metrics, train_for, training_seconds
 
 import genlab
 from genlab.api import settings_from_pairs
-from genlab.data.audio import RATE, AudioInfo
+from genlab.data.containers.audio import RATE, AudioInfo
 from genlab.models import get_model_class
 from genlab.models.base import make_config
 

@@ -59,7 +59,7 @@ def test_compiled_training_gives_the_eager_losses_and_the_same_checkpoint_names(
 
 
 def test_compile_takes_the_model_forward_or_else_each_network_it_calls():
-    from genlab.data.base import DataInfo
+    from genlab.data.containers.base import DataInfo
     info = DataInfo((1, 8, 8), 10, "binary")
     cls = get_model_class("pixelcnn")
     assert compile_networks(cls(cls.Config(), info)) == ["forward"]

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from genlab.data.batch import Batch
+from genlab.data.containers.batch import Batch
 from torch import nn
 
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.models.adversarial import losses
 from genlab.models.adversarial.indicators import critic_accuracy, diversity_report, mean_pairwise_distance
 from genlab.models.adversarial.nets import MLPGenerator

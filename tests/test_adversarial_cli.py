@@ -11,7 +11,7 @@ import genlab
 from conftest import genlab as run_cli
 from genlab import runconfig
 from genlab.data import load_dataset, make_info
-from genlab.data.loader import Batches
+from genlab.data.containers.loader import Batches
 from genlab.models.adversarial.wgan_gp import WGANGP, WGANGPConfig
 from genlab.models.base import make_config
 from genlab.runs import Run

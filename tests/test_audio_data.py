@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from genlab.cli import main
-from genlab.data import audio, notes, spoken_digits
-from genlab.data.audio import AudioInfo, load_folder, mulaw_decode, mulaw_encode, read_wav, write_wav
-from genlab.data.info import info_from_json
+from genlab.data.containers import audio
+from genlab.data.containers.audio import AudioInfo, mulaw_decode, mulaw_encode
+from genlab.data.containers.audio_files import load_folder, read_wav, write_wav
+from genlab.data.containers.info import info_from_json
+from genlab.data.sources import notes, spoken_digits
 from genlab.errors import UserError
 from genlab.modalities.audio import cover_samples, histogram_nll, linear_prediction_nll
 

@@ -1,4 +1,4 @@
-"""Captions with meaning (data/captions.py): the attributes measured on hand-made images, the grammar that
+"""Captions with meaning (data/captions/): the attributes measured on hand-made images, the grammar that
 writes them (every caption read back to its class and attributes, in varied words), the combinations held
 out, and the user's own captions (`captions:FILE`), whose faults are one line and exit status 2."""
 import random
@@ -10,12 +10,14 @@ from PIL import Image
 
 from conftest import refused
 from genlab.data import load_dataset
-from genlab.data.base import ImageDataset
-from genlab.data.captions import (CLOTHES, DIGIT_ATTRIBUTES, HIGH, LOW, MID, THING_ATTRIBUTES, Scheme, area,
-                                  brightness, levels_of, load_caption_file, parse_holdout, scheme_for, size, slant,
-                                  split_captions, stroke_width, thresholds, token_ids, width)
-from genlab.data.fashion_mnist import CLASS_NAMES as FASHION_CLASSES
-from genlab.data.vocab import UNK
+from genlab.data.captions.batches import split_captions, token_ids
+from genlab.data.captions.file import load_caption_file
+from genlab.data.captions.grammar import (CLOTHES, DIGIT_ATTRIBUTES, HIGH, LOW, MID, THING_ATTRIBUTES, Scheme,
+                                          levels_of, parse_holdout, scheme_for, thresholds)
+from genlab.data.captions.measures import area, brightness, size, slant, stroke_width, width
+from genlab.data.containers.base import ImageDataset
+from genlab.data.sources.fashion_mnist import CLASS_NAMES as FASHION_CLASSES
+from genlab.data.text.vocab import UNK
 from genlab.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

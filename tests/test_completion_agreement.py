@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.errors import UserError
 from genlab.evaluation.completion import completion_agreement, is_raster_suffix, split_log_prob, value_log_probs
 from genlab.explore.completion import cover_mask

@@ -24,12 +24,12 @@ def text_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def specs(text_file, tmp_path_factory):
     """Tiny data of each modality: its spec and data options."""
-    from genlab.data.audio import write_wav
+    from genlab.data.containers.audio_files import write_wav
     folder = tmp_path_factory.mktemp("sound")
     for k, (label, hz) in enumerate([("low", 300), ("high", 1200)] * 4):      # two classes of short tones
         (folder / label).mkdir(exist_ok=True)
         write_wav(folder / label / f"{k}.wav", 0.5 * torch.sin(torch.arange(64) * (6.2832 * hz / 8000) + k))
-    from genlab.data.video import clip_gif
+    from genlab.data.containers.video import clip_gif
     clips = tmp_path_factory.mktemp("video")
     for k in range(6):                                                         # a dot moving along a row
         frames = torch.zeros(4, 6, 6)

@@ -8,9 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab.data import availability, dataset_names, fashion_mnist, load_dataset, mnist
-from genlab.data.folder import load_folder
-from genlab.data.idx import read_idx
+from genlab.data import availability, dataset_names, load_dataset
+from genlab.data.containers.folder import load_folder
+from genlab.data.sources import fashion_mnist, mnist
+from genlab.data.sources.idx import read_idx
 from genlab.errors import UserError
 
 

@@ -11,8 +11,8 @@ from torch.distributions import Normal, kl_divergence
 import genlab
 from conftest import genlab as run_cli
 from genlab.data import load_dataset
-from genlab.data.base import DataInfo
-from genlab.data.loader import transform
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.loader import transform
 from genlab.errors import UserError
 from genlab.models import get_model_class
 from genlab.models.base import make_config

@@ -81,7 +81,7 @@ def test_epochs_given_override_the_default(tmp_path):
 def test_known_training_set_sizes_are_the_data_sets_own():
     """`--help` computes default epochs from these sizes without loading the data: they must be right."""
     from genlab import modalities
-    from genlab.data.corpora import load_corpus
+    from genlab.data.sources.corpora import load_corpus
     assert modalities.get("image").train_sizes["digits"] == len(load_dataset("digits").train_x)
     assert modalities.get("text").train_sizes["tang300"] == len(load_corpus("tang300").train)
 

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file
 
 import genlab
-from genlab.data.loader import Batches
-from genlab.data.text_batches import TextBatches
+from genlab.data.containers.loader import Batches
+from genlab.data.text.batches import TextBatches
 from genlab.runs import Run
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),

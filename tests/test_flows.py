@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import genlab
-from genlab.data.base import DataInfo
-from genlab.data.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.explore import latent
 from genlab.models import GenerativeModel, get_model_class

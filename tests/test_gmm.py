@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.data.batch import Batch
+from genlab.data.containers.batch import Batch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_digits
@@ -13,8 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkMixture
 from threadpoolctl import threadpool_limits
 
-from genlab.data.base import DataInfo
-from genlab.data.loader import Batches
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.loader import Batches
 from genlab.errors import UserError
 from genlab.models.latent.gmm import GaussianMixture
 

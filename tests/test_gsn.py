@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import genlab
-from genlab.data.base import DataInfo
-from genlab.data.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.batch import Batch
 from genlab.models import get_model_class
 from genlab.models.base import make_config
 

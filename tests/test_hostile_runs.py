@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 
 import genlab
 from conftest import genlab as run_cli
-from genlab.data.folder import load_folder
-from genlab.data.images import MAX_PIXELS, read_image
+from genlab.data.containers.folder import load_folder
+from genlab.data.containers.images import MAX_PIXELS, read_image
 from genlab.errors import UserError
 from genlab.runs import Run, write_atomic, write_json
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.models import get_model_class
 from genlab.models.base import make_config
 

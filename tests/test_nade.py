@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.errors import UserError
 from genlab.models import get_model_class
 from genlab.models.base import make_config

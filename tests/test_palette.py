@@ -13,8 +13,8 @@ from PIL import Image
 import genlab
 from conftest import genlab as cli
 from genlab.data import Batches, ImageDataset, load_dataset, make_info
-from genlab.data.base import DataInfo
-from genlab.data.palette import fit_palette, in_palette, palette_colours, palette_index
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.palette import fit_palette, in_palette, palette_colours, palette_index
 from genlab.models import get_model_class
 from test_autoregressive import TINY
 

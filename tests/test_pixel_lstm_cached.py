@@ -4,7 +4,7 @@ samples and completions in float32 as well as float64."""
 import pytest
 import torch
 
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.models import get_model_class
 
 BINARY = DataInfo((1, 5, 6), 0, "binary")

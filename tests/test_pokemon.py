@@ -14,8 +14,8 @@ import torch
 from conftest import genlab as cli
 from PIL import Image
 
-from genlab.data import load_dataset, pokemon
-from genlab.data.palette import (
+from genlab.data import load_dataset
+from genlab.data.containers.palette import (
     fit_palette,
     from_space,
     lab_to_srgb,
@@ -25,6 +25,7 @@ from genlab.data.palette import (
     srgb_to_lab,
     to_space,
 )
+from genlab.data.sources import pokemon
 from genlab.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from genlab.cli import main
-from genlab.data import load_dataset, printed_digits
+from genlab.data import load_dataset
+from genlab.data.sources import printed_digits
 from genlab.errors import UserError
 
 FONTS = printed_digits.usable_fonts()

@@ -10,7 +10,7 @@ import torch
 
 import genlab
 from genlab import modalities
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.errors import UserError
 from genlab.evaluation.likelihood import summarise
 from genlab.evaluation.table import format_table

@@ -8,7 +8,7 @@ import torch
 
 from conftest import genlab
 from genlab.data import load_dataset
-from genlab.data.loader import transform
+from genlab.data.containers.loader import transform
 from genlab.evaluation import selfsup
 
 pytestmark = pytest.mark.usefixtures("one_thread")

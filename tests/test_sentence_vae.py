@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from genlab.data.batch import Batch
+from genlab.data.containers.batch import Batch
 from safetensors.torch import load_file
 
 import genlab
 from conftest import genlab as run_cli
-from genlab.data.corpora import corpus_availability
-from genlab.data.text_batches import pad
-from genlab.data.vocab import BOS, EOS, PAD, UNK, build_vocab
+from genlab.data.sources.corpora import corpus_availability
+from genlab.data.text.batches import pad
+from genlab.data.text.vocab import BOS, EOS, PAD, UNK, build_vocab
 from genlab.models.latent.sentence_vae import SentenceVAE, SentenceVAEConfig
 
 needs = {name: pytest.mark.skipif(not ok, reason=why) for name, (ok, why) in corpus_availability().items()}

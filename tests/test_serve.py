@@ -24,7 +24,7 @@ from PIL import Image
 import genlab
 from genlab import modalities
 from genlab.cli import main
-from genlab.data.corpora import corpus_availability
+from genlab.data.sources.corpora import corpus_availability
 from genlab.explore.completion import completions
 from genlab.runs import Run
 from genlab.web import views

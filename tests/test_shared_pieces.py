@@ -81,7 +81,7 @@ def test_a_grid_with_row_labels_writes_each_label_beside_its_row(tmp_path):
     import torch
     from PIL import Image
 
-    from genlab.data.images import save_grid
+    from genlab.data.containers.images import save_grid
     images = torch.zeros(6, 1, 8, 8)                 # black images: any dark pixel in the margin is text
     plain, labelled = tmp_path / "a.png", tmp_path / "b.png"
     save_grid(images, plain, nrow=2)

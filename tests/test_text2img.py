@@ -14,8 +14,9 @@ from torch.nn import functional as F
 import genlab
 from conftest import genlab as run_cli, refused
 from genlab import modalities
-from genlab.data.captions import scheme_for, token_ids
-from genlab.data.images import save_grid
+from genlab.data.captions.batches import token_ids
+from genlab.data.captions.grammar import scheme_for
+from genlab.data.containers.images import save_grid
 from genlab.evaluation.features import builtin_network
 from genlab.models import GenerativeModel, get_model_class
 from genlab.models.adversarial.indicators import mean_pairwise_distance

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import genlab as run_cli
-from genlab.data import fortunes
-from genlab.data.corpora import corpus_availability
+from genlab.data.sources import fortunes
+from genlab.data.sources.corpora import corpus_availability
 from test_bad_input import refused, snapshot
 
 ok, why = corpus_availability()["tang300"]

@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from genlab.data import fortunes
-from genlab.data.corpora import corpus_availability, load_corpus
-from genlab.data.text import read_text_file, split_lines
-from genlab.data.text_batches import TextBatches, encode_lines
-from genlab.data.vocab import BOS, EOS, PAD, SPECIALS, UNK, TextInfo, build_vocab, detokenize, guess_unit, tokenize
+from genlab.data.sources import fortunes
+from genlab.data.sources.corpora import corpus_availability, load_corpus
+from genlab.data.text.batches import TextBatches, encode_lines
+from genlab.data.text.dataset import read_text_file, split_lines
+from genlab.data.text.vocab import BOS, EOS, PAD, SPECIALS, UNK, TextInfo, build_vocab, detokenize, guess_unit, tokenize
 from genlab.errors import UserError
 
 needs = {name: pytest.mark.skipif(not ok, reason=why) for name, (ok, why) in corpus_availability().items()}

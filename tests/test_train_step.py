@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.data.base import DataInfo
-from genlab.data.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.batch import Batch
 from genlab.models import GenerativeModel, get_model_class
 from genlab.models.latent.vae import VAEConfig
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 import genlab
 from genlab import runconfig
 from genlab.data import load_dataset, make_info
-from genlab.data.loader import Batches
+from genlab.data.containers.loader import Batches
 from genlab.errors import UserError
 from genlab.models.latent.vae import VAE, VAEConfig
 from genlab.runs import Run
@@ -299,8 +299,8 @@ def test_command_line_flags(capsys):
 # ---- text: tokens per second, and the sentence VAE's clipping by the trainer ---------------------------
 
 def test_a_text_run_reports_tokens_per_second(tmp_path):
-    from genlab.data.text_batches import TextBatches, encode_lines
-    from genlab.data.vocab import build_vocab
+    from genlab.data.text.batches import TextBatches, encode_lines
+    from genlab.data.text.vocab import build_vocab
     from genlab.models.latent.sentence_vae import SentenceVAE, SentenceVAEConfig
 
     lines = [f"the {a} {b} on the {c}" for a in ("cat", "dog", "fox") for b in ("sat", "ran") for c in ("mat", "log")]

@@ -9,11 +9,11 @@ from PIL import Image
 
 from genlab.cli import main
 from genlab.data import make_info
-from genlab.data.base import ImageDataset
-from genlab.data.batch import Batch
+from genlab.data.containers.base import ImageDataset
+from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
+from genlab.data.containers.two_domains import TwoDomainBatches, TwoDomains, conform, split_domains, two_domains
 from genlab.evaluation import translation as tr
-from genlab.data.two_domains import TwoDomainBatches, TwoDomains, conform, split_domains, two_domains
 from genlab.modalities.image import ImageModality
 from genlab.models import get_model_class
 from genlab.models.adversarial.cyclegan import least_squares

@@ -16,7 +16,7 @@ import pytest
 import genlab
 import genlab.api
 from genlab.data import load_dataset
-from genlab.data.loader import Batches
+from genlab.data.containers.loader import Batches
 from genlab.evaluation.likelihood import BINARISATIONS, likelihood_report
 from genlab.training.curves import draw_curves
 

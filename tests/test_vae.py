@@ -5,9 +5,9 @@ import pytest
 
 import torch
 
-from genlab.data.batch import Batch
+from genlab.data.containers.batch import Batch
 
-from genlab.data.base import DataInfo
+from genlab.data.containers.base import DataInfo
 from genlab.models.latent.vae import VAE, VAEConfig
 
 

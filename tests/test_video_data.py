@@ -12,9 +12,9 @@ from PIL import Image
 
 from genlab import modalities
 from genlab.cli import main
-from genlab.data import mnist, moving_mnist
-from genlab.data.info import info_from_json
-from genlab.data.video import VideoBatches, VideoDataset, VideoInfo, clip_gif, load_folder, read_gif
+from genlab.data.containers.info import info_from_json
+from genlab.data.containers.video import VideoBatches, VideoDataset, VideoInfo, clip_gif, load_folder, read_gif
+from genlab.data.sources import mnist, moving_mnist
 from genlab.errors import UserError
 from genlab.modalities.video import copy_last_nll, copy_rates, independent_nll, pixel_marginals
 

@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from genlab.cli import main
-from genlab.data.batch import Batch
-from genlab.data.base import DataInfo
-from genlab.data.video import VideoInfo, clip_gif
+from genlab.data.containers.batch import Batch
+from genlab.data.containers.base import DataInfo
+from genlab.data.containers.video import VideoInfo, clip_gif
 from genlab.models import get_model_class
 
 pytestmark = pytest.mark.usefixtures("one_thread")

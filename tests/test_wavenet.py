@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from genlab.cli import main
-from genlab.data.audio import AudioInfo, mulaw_decode, mulaw_encode, read_wav, write_wav
-from genlab.data.batch import Batch
+from genlab.data.containers.audio import AudioInfo, mulaw_decode, mulaw_encode
+from genlab.data.containers.audio_files import read_wav, write_wav
+from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.models import get_model_class
 from genlab.modalities.audio import histogram_nll

@@ -108,7 +108,7 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
     cls = get_model_class(model)
     modality = modalities.get(cls.modality)
     if data_b is not None:              # one spec of both domains, "A+B" (modalities/image.py)
-        from .data.two_domains import two_domains
+        from .data.containers.two_domains import two_domains
         data = two_domains(data, data_b)
     given = modalities.for_spec(data)
     if given is not modality:

@@ -67,7 +67,7 @@ def _at_least_zero(name, high=None):
 
 
 def _pixels(text):
-    from .data.loader import palette_size
+    from .data.containers.loader import palette_size
     palette_size(text)          # a bad mode is a UserError: one line, exit status 2
     return text
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from . import api
-from .data.images import save_grid
+from .data.containers.images import save_grid
 from .errors import UserError
 from .evaluation.sample_quality import METRICS
 from .explore import latent

@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 
 from . import api, modalities
-from .data import pokemon
-from .data.images import save_grid
-from .data.palette import info_palette, palette_colours, palette_index, quantisation_error
+from .data.containers.images import save_grid
+from .data.containers.palette import info_palette, palette_colours, palette_index, quantisation_error
+from .data.sources import pokemon
 from .errors import UserError
 from .evaluation.completion import completion_agreement, format_agreement
 from .explore import latent

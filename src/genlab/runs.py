@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 
 from .version import __version__
 from . import runconfig, zoo
-from .data.info import info_from_json
+from .data.containers.info import info_from_json
 from .errors import UserError
 from . import atomic as _atomic, runlock                     # writing safely; one writer per run
 from .printable import printable

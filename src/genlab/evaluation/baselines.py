@@ -8,8 +8,8 @@ import math
 
 import torch
 
-from ..data.loader import Batches
-from ..data.palette import colour_codes
+from ..data.containers.loader import Batches
+from ..data.containers.palette import colour_codes
 
 
 def independent_pixel_nll(train_u8: torch.Tensor, test: Batches) -> float:

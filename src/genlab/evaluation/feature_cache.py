@@ -12,7 +12,7 @@ from torch import nn
 
 
 def cache_folder() -> Path:
-    from ..data.mnist import cache_dir
+    from ..data.sources.mnist import cache_dir
     return cache_dir() / "features"
 
 

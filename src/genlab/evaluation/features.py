@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from ..data.base import ImageDataset
+from ..data.containers.base import ImageDataset
 from ..errors import UserError
 
 BATCH = 500

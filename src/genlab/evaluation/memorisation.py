@@ -138,7 +138,7 @@ def save_closest_pairs(samples: torch.Tensor, train: torch.Tensor, found: tuple,
                        held: torch.Tensor | None = None, held_idx: torch.Tensor | None = None) -> Path:
     """The samples closest to the training set (top row) above their nearest training images (middle row)
     and their nearest held-out images (bottom row): a copy is far nearer the middle than the bottom."""
-    from ..data.images import save_grid
+    from ..data.containers.images import save_grid
     d, idx = found
     order = d.argsort()[:PAIRS]
     rows = [samples[order].cpu(), train[idx[order]].cpu()]

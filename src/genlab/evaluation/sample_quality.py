@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from ..data.loader import Batches
+from ..data.containers.loader import Batches
 from ..errors import UserError
 from . import fid as fidmod
 from .features import FeatureNetwork

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data.base import ImageDataset
-from ..data.loader import transform
+from ..data.containers.base import ImageDataset
+from ..data.containers.loader import transform
 from ..errors import UserError
 from . import feature_cache
 from .feature_cache import cache_folder, fit  # noqa: F401  (cache_folder: where both networks are kept)

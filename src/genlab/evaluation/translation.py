@@ -18,10 +18,11 @@ translated into B; b2a the other way):
   and the floor (the target's training images against its test images).
 
 The global colour map: each colour of the source's training images is quantised to one of 256 colours
-(data/palette.py's k-means; grey images keep their levels, 256 at most), and each of these is mapped to
-the per-channel median of the target pixels at the same places of the paired training images: the map
-of that quantisation with the least absolute error on the training pairs (a median minimises the sum of
-absolute deviations). A lookup of every 24-bit colour would be 256³ entries, most of them never seen.
+(data/containers/palette.py's k-means; grey images keep their levels, 256 at most), and each of these is
+mapped to the per-channel median of the target pixels at the same places of the paired training images:
+the map of that quantisation with the least absolute error on the training pairs (a median minimises the
+sum of absolute deviations). A lookup of every 24-bit colour would be 256³ entries, most of them never
+seen.
 
 Every function is pure: tensors in, numbers out; `figures` joins them for a model and its data.
 """
@@ -33,7 +34,7 @@ from typing import Callable
 
 import torch
 
-from ..data.palette import fit_palette, palette_index
+from ..data.containers.palette import fit_palette, palette_index
 
 COLOUR_DISTANCE = 16.0      # levels: a pixel this close to the truth's colour counts as right
 MAP_COLOURS = 256           # the colour map's quantisation of the source colours

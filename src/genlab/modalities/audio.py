@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import notes, spoken_digits
-from ..data.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo, check_length, fit_length,
-                          join_with_pauses, load_folder, mulaw_decode, mulaw_encode, read_wav, resample,
-                          save_picture, write_wav)
+from ..data.containers.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo, check_length,
+                                     fit_length, mulaw_decode, mulaw_encode, resample)
+from ..data.containers.audio_files import join_with_pauses, load_folder, read_wav, save_picture, write_wav
+from ..data.sources import notes, spoken_digits
 from ..errors import UserError
 from ..printable import printable
 from ..progress import CountBar

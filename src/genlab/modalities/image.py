@@ -1,7 +1,7 @@
 """Images: built-in data sets and folders of the user's files, as binarised, 8-bit or palette pixels; two
 unpaired domains of them for the translators ("A+B", `--data-a A --data-b B`); and images with captions
 for a text-to-image model (a batch's `condition` is then each image's caption as token ids: the user's
-own from `captions:FILE`, else written from each image's class and measured attributes, data/captions.py)."""
+own from `captions:FILE`, else written from each image's class and measured attributes, data/captions/)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,12 +12,13 @@ from pathlib import Path
 import torch
 
 from ..data import Batches, availability, dataset_names, fetch_dataset, load_dataset, make_info
-from ..data.captions import PREFIX as CAPTIONS, caption_batches, with_captions
-from ..data.images import read_image, save_grid, to_uint8
-from ..data.loader import transform
-from ..data.palette import in_palette, snap
-from ..data.two_domains import (FOLDER, TwoDomainBatches, TwoDomains, load_two_domains,  # noqa: F401
-                                 split_domains, two_domains)
+from ..data.captions.batches import caption_batches, with_captions
+from ..data.captions.file import PREFIX as CAPTIONS
+from ..data.containers.images import read_image, save_grid, to_uint8
+from ..data.containers.loader import transform
+from ..data.containers.palette import in_palette, snap
+from ..data.containers.two_domains import (FOLDER, TwoDomainBatches, TwoDomains, load_two_domains,  # noqa: F401
+                                           split_domains, two_domains)
 from ..errors import UserError
 from ..settings import option
 from .base import Modality

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from ..atomic import write_atomic, write_error
-from ..data.images import make_grid
+from ..data.containers.images import make_grid
 from ..errors import UserError
 
 

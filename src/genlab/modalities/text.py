@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from ..data.corpora import corpus_availability, is_text_spec, load_corpus
-from ..data.text import PREFIX
-from ..data.text_batches import TextBatches, encode_lines
-from ..data.vocab import BOS, PAD, build_vocab
+from ..data.sources.corpora import corpus_availability, is_text_spec, load_corpus
+from ..data.text.batches import TextBatches, encode_lines
+from ..data.text.dataset import PREFIX
+from ..data.text.vocab import BOS, PAD, build_vocab
 from ..errors import UserError
 from ..atomic import write_atomic
 from ..settings import option

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from ..data import moving_mnist
-from ..data.video import (PREFIX, VideoBatches, VideoInfo, check_output, grid_gif, load_folder, read_gif,
-                          strip_picture)
+from ..data.containers.video import (PREFIX, VideoBatches, VideoInfo, check_output, grid_gif, load_folder,
+                                     read_gif, strip_picture)
+from ..data.sources import moving_mnist
 from ..errors import UserError
 from ..printable import printable
 from ..progress import CountBar

@@ -10,15 +10,15 @@ from torch import nn
 
 from .. import runconfig, zoo
 from ..atomic import write_atomic
-from ..data.base import DataInfo
-from ..data.info import info_from_json
+from ..data.containers.base import DataInfo
+from ..data.containers.info import info_from_json
 from ..errors import UserError
 from ..printable import printable
 from ..settings import (MAX_SETTING, NoSettings, config_from_json, make_config, option,  # noqa: F401 (re-exported)
                         parse_value)
 from .weights import read_weights, write_weights
 
-from ..data.batch import Batch
+from ..data.containers.batch import Batch
 
 CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
 LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: its `estimates`)

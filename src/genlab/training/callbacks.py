@@ -70,7 +70,7 @@ class SampleFile(Callback):
 
 def write_grid(model, stem: Path, n: int, generator) -> Path:
     """The default sample file: a PNG grid of n images."""
-    from ..data.images import save_grid
+    from ..data.containers.images import save_grid
     return save_grid(model.sample(n, generator=generator), stem.with_suffix(".png"))
 
 

@@ -3,12 +3,12 @@
     torchrun --nproc_per_node 4 -m genlab train vae --data mnist
 
 Each process takes its share of every batch (--batch-size is the batch over all processes; see
-data/loader.py's Shares), and each optimiser step first averages the gradients of its parameters over
-all processes, each weighted by its share's size. Every process thus holds the same weights: those of one
-process training on the whole batch, up to the order of float sums, for any model whose loss is a mean
-over its batch's examples. What a model computes over its batch as a whole stays per process, as with
-PyTorch's DistributedDataParallel: batch-norm statistics, and the random draws inside a step (each
-process its own stream, rank 0's the one a single process would use).
+data/containers/loader.py's Shares), and each optimiser step first averages the gradients of its
+parameters over all processes, each weighted by its share's size. Every process thus holds the same
+weights: those of one process training on the whole batch, up to the order of float sums, for any model
+whose loss is a mean over its batch's examples. What a model computes over its batch as a whole stays per
+process, as with PyTorch's DistributedDataParallel: batch-norm statistics, and the random draws inside a
+step (each process its own stream, rank 0's the one a single process would use).
 
 The averaging sits in the optimisers the trainer hands a model (optim.py), not around its networks:
 models call their own optimisers inside `train_step`, a GAN two of them with a backward pass each, and

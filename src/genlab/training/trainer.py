@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from ..data.loader import Batches, epoch_seed
+from ..data.containers.loader import Batches, epoch_seed
 from ..errors import UserError
 from ..evaluation.likelihood import test_figures
 from ..models.base import GenerativeModel

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .. import api, modalities
 from ..errors import UserError
-from ..data.two_domains import split_domains
+from ..data.containers.two_domains import split_domains
 from ..runs import Run
 from . import views
 from .actions import ACTIONS, input_of, label_of, seed_of

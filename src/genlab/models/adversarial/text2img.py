@@ -33,7 +33,7 @@ The sentence encoder learns with D (D's optimiser holds it): telling matched pai
 D's task, and it is what makes the code say what the caption says; G reads the codes as they are.
 
 A batch's `condition` is its captions as token ids N×T (each ended by </s>, padded with <pad>: the
-image modality writes them, data/captions.py). `sample(n)` without captions draws the run's example
+image modality writes them, data/captions/). `sample(n)` without captions draws the run's example
 captions in turn (one per class for the captions genlab writes); `genlab sample RUN --text "..."` one.
 """
 from __future__ import annotations
@@ -44,8 +44,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...data.captions import token_ids
-from ...data.vocab import PAD
+from ...data.captions.batches import token_ids
+from ...data.text.vocab import PAD
 from ...errors import UserError
 from ..base import option
 from ..nets import choose_net

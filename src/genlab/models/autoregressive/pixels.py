@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ...data.base import DataInfo
-from ...data.palette import info_palette, palette_colours, palette_index
+from ...data.containers.base import DataInfo
+from ...data.containers.palette import info_palette, palette_colours, palette_index
 
 
 class Pixels:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...data.audio import LEVELS, mulaw_decode, mulaw_encode
+from ...data.containers.audio import LEVELS, mulaw_decode, mulaw_encode
 from ...errors import UserError
 from ..base import GenerativeModel, option
 

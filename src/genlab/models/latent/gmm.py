@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...data.loader import summed, whole
+from ...data.containers.loader import summed, whole
 from ...errors import UserError
 from ..base import GenerativeModel, option
 

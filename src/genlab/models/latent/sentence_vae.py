@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.text_batches import pad
-from ...data.vocab import BOS, EOS, PAD, UNK, TextInfo
+from ...data.text.batches import pad
+from ...data.text.vocab import BOS, EOS, PAD, UNK, TextInfo
 from ...errors import UserError
 from ..base import GenerativeModel, option
 from .gaussian import gaussian_kl, iwae_nll, reparameterise

@@ -8,8 +8,8 @@ import dataclasses
 import torch
 from torch.nn import functional as F
 
-from ..errors import UserError
-from . import dataset_names, load_dataset
+from ...errors import UserError
+from .. import dataset_names, load_dataset
 from .base import ImageDataset
 from .batch import Batch
 from .loader import Shares, epoch_seed, transform

@@ -1,4 +1,4 @@
-"""Batches of token ids, the text counterpart of loader.Batches: `.epoch(i)` yields Batch(x, lengths=...).
+"""Batches of token ids, the text counterpart of containers.loader.Batches: `.epoch(i)` yields Batch(x, lengths=...).
 
 x is N×T int64, each row a line's token ids and its end token, padded with <pad> (id 0) to the longest
 row of the batch; lengths (N) counts each row's tokens, the end token included. Lines of like length
@@ -10,9 +10,9 @@ from typing import Iterator
 
 import torch
 
-from ..errors import UserError
-from .batch import Batch
-from .loader import Shares, epoch_seed
+from ...errors import UserError
+from ..containers.batch import Batch
+from ..containers.loader import Shares, epoch_seed
 from .vocab import PAD, TextInfo
 
 POOL = 50          # batches whose lines are sorted by length together: a new mix every epoch all the same
@@ -35,7 +35,7 @@ def pad(seqs: list[list[int]], device: str | torch.device = "cpu") -> tuple[torc
 
 class TextBatches(Shares):
     """Batch(x, lengths=...) batches of one split; a new order every epoch when shuffled, reproducible from the seed.
-    With `rank` and `world_size`, one process's share of each batch (see loader.Shares)."""
+    With `rank` and `world_size`, one process's share of each batch (see containers.loader.Shares)."""
 
     def __init__(self, seqs: list[list[int]], *, batch_size: int, shuffle: bool, seed: int = 0,
                  device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1):

@@ -1,9 +1,9 @@
 """Text corpora by spec: the built-in ones from Debian's fortune packages (fortunes.py), or text:PATH."""
 from __future__ import annotations
 
-from ..errors import UserError
+from ...errors import UserError
+from ..text.dataset import PREFIX, TextDataset, read_text_file
 from .fortunes import CORPORA, available, load
-from .text import PREFIX, TextDataset, read_text_file
 
 
 def corpus_names() -> list[str]:

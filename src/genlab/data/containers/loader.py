@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
 from .base import DataInfo, ImageDataset
 from .batch import Batch
 
@@ -66,6 +66,7 @@ class Shares:
     (a last, short one) is left out when there are many. A subclass gives `_global_batches(epoch)`, the
     index tensors of the batches of one process, and `_take(idx)`."""
     rank, world_size = 0, 1
+    drop_last = False                  # a last, short batch left out (a subclass's setting)
 
     def share(self, rank: int, world_size: int):
         """This split as process `rank` of `world_size` sees it (the same tensors, not copied)."""
@@ -93,7 +94,7 @@ class Shares:
     def _sizes(self) -> list[int]:
         """The sizes of the kept batches of one process, in no particular order."""
         n, b = self._count(), self.batch_size
-        rem = 0 if getattr(self, "drop_last", False) else n % b
+        rem = 0 if self.drop_last else n % b
         return [b] * (n // b) + ([rem] if rem >= max(self.world_size, 1) else [])
 
     def totals(self, epoch: int = 0) -> list[int]:
@@ -148,10 +149,12 @@ class Batches(Shares):
             batches.pop()
         return batches
 
+    _fixed_x: torch.Tensor | None = None      # the evaluation split's pixels, made on first use
+
     def _fixed(self) -> torch.Tensor:
         # An evaluation split is binarised / dequantised once, whatever the batch size, so every
         # run and every evaluation of it sees the very same pixels.
-        if getattr(self, "_fixed_x", None) is None:
+        if self._fixed_x is None:
             g = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, 0, salt=2))
             self._fixed_x = transform(self.images, self.binarize, g)
         return self._fixed_x

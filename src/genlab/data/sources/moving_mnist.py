@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UserError
+from ...errors import UserError
+from ..containers.video import VideoDataset, pack
 from . import mnist
-from .video import VideoDataset, pack
 
 # name -> (frame side, digit side, training clips, test clips)
 SIZES = {"moving-mnist": (64, 28, 10_000, 1_000), "moving-mnist-32": (32, 14, 2_000, 500)}

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageSequence
 
-from ..atomic import write_atomic
-from ..errors import UserError
-from ..printable import printable
+from ...atomic import write_atomic
+from ...errors import UserError
+from ...printable import printable
 from .batch import Batch
 from .images import _READ_ERRORS, open_image
 from .loader import Shares

@@ -26,9 +26,9 @@ import PIL
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import write_atomic
-from ..errors import UserError
-from .base import ImageDataset
+from ...atomic import write_atomic
+from ...errors import UserError
+from ..containers.base import ImageDataset
 from .mnist import cache_dir
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")

@@ -1,7 +1,7 @@
 """Text corpora: lines of text (one sentence, verse or short poem each) with a fixed train/test split.
 
 `text:PATH` reads a UTF-8 file, one line per example; the built-in corpora (tang300, song100, fortunes,
-songs-poems) come from Debian's fortune packages (fortunes.py). Every corpus is read the same way:
+songs-poems) come from Debian's fortune packages (sources/fortunes.py). Every corpus is read the same way:
 surrounding white space trimmed, empty lines skipped, and a line that occurs twice kept once, so that no
 test line is also a training line. The split is a fixed permutation (seed 0), a tenth for test.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ...errors import UserError
 from .vocab import build_vocab, guess_unit, tokenize
 
 PREFIX = "text:"

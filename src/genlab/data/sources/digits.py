@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import ImageDataset
+from ..containers.base import ImageDataset
 
 SOURCE = "scikit-learn's load_digits (UCI ML hand-written digits, 8×8, 17 grey levels)"
 LICENCE = "CC BY 4.0 (UCI Machine Learning Repository)"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
-from .base import ImageDataset
+from ...errors import UserError
+from ..containers.base import ImageDataset
 from .idx import read_idx
 
 PACKAGE = "dataset-fashion-mnist"

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from .text import TextDataset, split_lines
-from .vocab import tokenize
+from ...errors import UserError
+from ..text.dataset import TextDataset, split_lines
+from ..text.vocab import tokenize
 
 FORTUNE_DIRS = (Path("/usr/share/games/fortunes"),)
 # As Debian's copyright files state them.

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .audio import LENGTH, RATE, AudioDataset, Labels, Progress, fit_length, resample, split_by_group, to_pcm
+from ...errors import UserError
+from ..containers.audio import (LENGTH, RATE, AudioDataset, Labels, Progress, fit_length, resample, split_by_group,
+                                to_pcm)
 from .mnist import cache_dir
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "yes", "no", "up", "down")

