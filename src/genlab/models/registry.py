@@ -12,6 +12,7 @@ MODELS = {
     "vae": "latent.vae:VAE",
     "cvae": "latent.cvae:ConditionalVAE",
     "gmm": "latent.gmm:GaussianMixture",
+    "fa": "latent.factor_analysis:FactorAnalysis",
     "sentence-vae": "latent.sentence_vae:SentenceVAE",
     "pixelcnn": "autoregressive.pixelcnn:PixelCNN",
     "gated-pixelcnn": "autoregressive.gated_pixelcnn:GatedPixelCNN",
