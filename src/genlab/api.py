@@ -24,6 +24,7 @@ from .errors import UserError
 from .models.base import make_config
 from .models.registry import get_model_class, model_names
 from .runs import Run, load as _load_run, write_json
+from .settings import parse_pairs
 from .training import distributed
 from .training.acceleration import choose_precision
 from .training.options import TrainOptions
@@ -48,14 +49,10 @@ def settings_from_pairs(model: str, pairs: list[str]) -> dict[str, str]:
     """KEY=VALUE strings (the command line's --set) as keyword settings of `train`; a key that is no
     setting of the model is refused, never taken for one of train's own arguments."""
     fields = [f.name for f in dataclasses.fields(get_model_class(model).Config)]
-    out = {}
-    for item in pairs:
-        if "=" not in item:
-            raise UserError(f"--set takes KEY=VALUE, not {item!r}")
-        k, v = (part.strip() for part in item.split("=", 1))
+    out = parse_pairs(pairs)
+    for k in out:
         if k not in fields:
             raise UserError(f"unknown setting {k!r}; {model} has: {', '.join(fields)}")
-        out[k] = v
     return out
 
 

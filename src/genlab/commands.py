@@ -12,6 +12,7 @@ import torch
 from . import api, modalities
 from .errors import UserError
 from .models.registry import get_model_class, model_names
+from .settings import parse_pairs
 from .training import distributed
 from .training.options import TrainOptions
 
@@ -84,12 +85,7 @@ def _given(args, keys) -> dict:
 
 def _settings(args) -> dict[str, str]:
     """The model's settings from --set KEY=VALUE and --KEY VALUE; the same key twice must agree."""
-    out = {}
-    for item in args.set:
-        if "=" not in item:
-            raise UserError(f"--set takes KEY=VALUE, not {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
+    out = parse_pairs(args.set)
     for k, v in vars(args).items():
         if k.startswith("cfg__") and v is not None:
             key = k[5:]

@@ -135,3 +135,15 @@ def check_settings(settings_cls: type, given: dict[str, Any]) -> dict[str, Any]:
         text = value if isinstance(value, str) else str(value)
         out[key] = parse_value(settings_cls, key, text, flag_of(names[key]))
     return out
+
+
+def parse_pairs(pairs: list[str], flag: str = "--set") -> dict[str, str]:
+    """KEY=VALUE strings (the command line's --set) as {key: value}, each part stripped; anything else is one
+    line naming the flag."""
+    out = {}
+    for item in pairs:
+        if "=" not in item:
+            raise UserError(f"{flag} takes KEY=VALUE, not {item!r}")
+        k, v = (part.strip() for part in item.split("=", 1))
+        out[k] = v
+    return out

@@ -249,6 +249,22 @@ class GenerativeModel(nn.Module):
 
 # ---- class labels, for the conditional models ------------------------------------------------------
 
+class ClassConditioned:
+    """What a model that takes its class as a one-hot vector shares (cgan, cvae): listed before its base
+    class, it makes it class-conditional: the vector's size, the one-hot labels, and the labels samples are
+    drawn with (the classes in turn, or those asked for)."""
+    conditioning = "class"
+
+    def cond_dim(self) -> int:
+        return self.info.num_classes
+
+    def cond(self, y):
+        return one_hot_labels(self, y)
+
+    def _sampling_condition(self, n, condition):
+        return sampling_labels(n, condition, self.info.num_classes, self.device)
+
+
 def one_hot_labels(model: GenerativeModel, y: torch.Tensor | None) -> torch.Tensor:
     """Labels N (class indices) as one-hot N×K floats for a class-conditional model; a given N×K
     condition passes through."""

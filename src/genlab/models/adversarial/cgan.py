@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-from ..base import one_hot_labels, sampling_labels
+from ..base import ClassConditioned
 from .base import NetConfig
 from .gan import GAN, g_loss_option
 
@@ -20,16 +20,6 @@ class CGANConfig(NetConfig):
     g_loss: str = g_loss_option()
 
 
-class ConditionalGAN(GAN):
+class ConditionalGAN(ClassConditioned, GAN):
     name = "cgan"
     Config = CGANConfig
-    conditioning = "class"
-
-    def cond_dim(self) -> int:
-        return self.info.num_classes
-
-    def cond(self, y):
-        return one_hot_labels(self, y)
-
-    def _sampling_condition(self, n, condition):
-        return sampling_labels(n, condition, self.info.num_classes, self.device)

@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import torch
 
-from ..base import one_hot_labels, sampling_labels
+from ..base import ClassConditioned
 from .vae import VAE, VAEConfig
 
 
-class ConditionalVAE(VAE):
+class ConditionalVAE(ClassConditioned, VAE):
+    # class-conditional: its likelihood is log p(x | label), not comparable with unconditional models
     name = "cvae"
     Config = VAEConfig
-    conditioning = "class"      # its likelihood is log p(x | label): not comparable with unconditional models
     abilities = ("encode", "decode", "style")
-
-    def cond_dim(self) -> int:
-        return self.info.num_classes
-
-    def cond(self, y):
-        return one_hot_labels(self, y)
-
-    def _sampling_condition(self, n, condition):
-        return sampling_labels(n, condition, self.info.num_classes, self.device)
 
     @torch.no_grad()
     def style(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
