@@ -76,6 +76,29 @@ def test_progress_writes_a_plain_line_every_ten_seconds_where_output_is_no_termi
     assert "4/20" in lines[0] and "8/20" in lines[1]  # after 12 s (the first step past 10 s) and 24 s
 
 
+def test_a_models_long_loop_shows_a_bar_only_where_a_command_asks():
+    import contextlib
+    import io
+
+    from genlab import progress
+    from genlab.data.containers.base import DataInfo
+    from genlab.models import get_model_class
+    from genlab.models.base import make_config
+    DDPM = get_model_class("ddpm")
+    tiny = {"channels": "8", "mults": "1 2", "timesteps": "100"}
+    model = DDPM(make_config(DDPM.Config, tiny), DataInfo(shape=(1, 8, 8), num_classes=0, pixels="continuous"))
+    quiet = io.StringIO()
+    with contextlib.redirect_stderr(quiet):
+        model.sample(2, steps=60)                             # the library alone: silent
+    assert quiet.getvalue() == ""
+    out = io.StringIO()
+    with progress.shown(stream=out):
+        model.sample(2, steps=60)
+        model.sample(2, steps=10)                             # a short loop: no bar
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("denoising (DDIM steps) |") and "60/60" in lines[0]
+
+
 def test_a_grid_with_row_labels_writes_each_label_beside_its_row(tmp_path):
     import numpy as np
     import torch

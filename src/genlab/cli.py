@@ -363,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
                 modality, model_cls = sample_run
                 modality.refuse_setting(model_cls, flag)
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        from . import commands
-        return getattr(commands, f"cmd_{args.command}")(args) or 0
+        from . import commands, progress
+        with progress.shown():                  # a model's long loops (DDIM steps, pixel rows) show a bar
+            return getattr(commands, f"cmd_{args.command}")(args) or 0
     except UserError as e:
         sys.stderr.write(f"genlab: error: {e}\n")
         return 2

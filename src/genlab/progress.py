@@ -78,3 +78,53 @@ class CountBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+# ---- long loops inside a model, shown where a command asks ----------------------------------------
+# A model's sampling loop (DDPM's steps, a pixel's turn, a sound's samples) calls `tick`; nothing is shown
+# unless a command has opened `shown()` around it, so the library and the tests stay silent. A loop is
+# shown only when it is long (`least` ticks), one bar per loop, in the command's stream.
+_shown: list["_Loops"] = []
+
+
+class _Loops:
+    def __init__(self, stream, least: int):
+        self.stream, self.least, self.bar, self.key = stream, least, None, None
+
+    def tick(self, label: str, done: int, total: int, unit: str) -> None:
+        if total < self.least:
+            return
+        if self.bar is None or self.key != (label, total) or done <= self.bar.done:
+            self.close()
+            self.bar, self.key = Progress(total, label, unit=unit, stream=self.stream), (label, total)
+        self.bar.update(done - self.bar.done, items=done - self.bar.done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class shown:
+    """`with progress.shown():` — the long loops of the models called inside show a bar (in `stream`,
+    stderr by default): a live one on a terminal, a plain line every PLAIN_EVERY seconds elsewhere."""
+
+    def __init__(self, stream=None, least: int = 50):
+        self.loops = _Loops(stream or sys.stderr, least)
+
+    def __enter__(self):
+        _shown.append(self.loops)
+        return self
+
+    def __exit__(self, *exc):
+        _shown.remove(self.loops)
+        self.loops.close()
+
+
+def tick(label: str, done: int, total: int, unit: str = "step") -> None:
+    """Step `done` of `total` of a model's loop named `label` ("sampling: DDIM steps"); shown only inside
+    `shown()`, and free outside it."""
+    if _shown:
+        _shown[-1].tick(label, done, total, unit)

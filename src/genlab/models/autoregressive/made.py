@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import UserError
+from ...progress import tick
 from ..base import GenerativeModel, option
+from .sampling import complete_binary
 
 
 @dataclass
@@ -42,6 +44,7 @@ class MADE(GenerativeModel):
     Config = MADEConfig
     family = "autoregressive"
     likelihood_kind = "exact"
+    abilities = ("complete",)
     default_binarize = "dynamic"
     default_batch_size = 64
     default_steps = 2000         # its steps are cheap (one masked MLP): 87 epochs of digits, 16 of mnist
@@ -108,8 +111,16 @@ class MADE(GenerativeModel):
             rows = (pick == m).nonzero().squeeze(1)
             xm = x[rows]
             for i in range(d):
+                tick("drawing pixels", i + 1, d, "px")
                 pixel = self.orders[m].eq(i).nonzero()[0, 0]   # the pixel drawn i-th in this ordering
                 p = torch.sigmoid(self.logits(xm, m)[:, pixel])
                 xm[:, pixel] = (u[rows, pixel] < p).float()
             x[rows] = xm
         return x.view(n, *self.info.shape)
+
+    @torch.no_grad()
+    def complete(self, x, mask, *, condition=None, generator=None):
+        """x (N×1×H×W, 0/1) with the pixels where `mask` is true drawn in raster order, each from the raster
+        ordering's conditional (mask 0) given every earlier pixel: cover the end (bottom, right) for the most
+        context. (A class label, when the data has some, is not used.)"""
+        return complete_binary(self, x, mask, generator, lambda x: self.logits(x, 0))

@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import UserError
+from ...progress import tick
 from ..base import GenerativeModel, option
+from .sampling import complete_binary
 
 BLOCK = 16      # pixels whose a_d are computed together (measured: 8 to 28 are alike, 112 is twice as slow)
 
@@ -33,6 +35,7 @@ class NADE(GenerativeModel):
     Config = NADEConfig
     family = "autoregressive"
     likelihood_kind = "exact"
+    abilities = ("complete",)
     default_binarize = "dynamic"
     default_batch_size = 64
     # Cheap steps (one running sum of D×H): 2000 steps are 87 epochs of digits, 3 of mnist; NLL about 23
@@ -79,7 +82,15 @@ class NADE(GenerativeModel):
         x = torch.zeros(n, d, device=self.device)
         a = self.input.bias.expand(n, -1)
         for i in range(d):
+            tick("drawing pixels", i + 1, d, "px")
             p = torch.sigmoid(torch.sigmoid(a) @ self.output.weight[i] + self.output.bias[i])
             x[:, i] = (u[:, i] < p).float()
             a = a + x[:, i, None] * self.input.weight[:, i]
         return x.view(n, *self.info.shape)
+
+    @torch.no_grad()
+    def complete(self, x, mask, *, condition=None, generator=None):
+        """x (N×1×H×W, 0/1) with the pixels where `mask` is true drawn in raster order, each from its
+        conditional given every earlier pixel (the covered ones as drawn): cover the end (bottom, right) for
+        the most context. (A class label, when the data has some, is not used.)"""
+        return complete_binary(self, x, mask, generator, self.logits)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from ...errors import UserError
+from ...progress import tick
 from .masked import MaskedConv2d, pointwise
 
 
@@ -33,6 +35,7 @@ def autoregress(model, values: torch.Tensor, known: torch.Tensor, u: torch.Tenso
     given = bool(known.any())
     state = model.cache_start(inp, condition) if cached else None
     for r in range(height):
+        tick("drawing pixel rows", r + 1, height, "row")
         if cached:
             model.cache_row(state, inp, r)
         for c in range(width):
@@ -68,3 +71,22 @@ class CachedHead:
 def uniforms(shape, generator: torch.Generator | None, device) -> torch.Tensor:
     """One uniform number per value (image, channel, row, column), drawn before any is used."""
     return torch.rand(shape, generator=generator, device=device)
+
+
+def complete_binary(model, x: torch.Tensor, mask: torch.Tensor, generator, logits_of) -> torch.Tensor:
+    """x (N×1×H×W, 0/1) with the pixels where `mask` is true (broadcast to x) drawn in raster order, pixel
+    i on where its uniform number is below sigmoid(logits_of(the image so far, N×D)[:, i]): each given every
+    earlier pixel, the covered ones as drawn. One uniform number per pixel, drawn up front, so a cover cut
+    at any pixel draws the very values of the whole cover up to it (the explorer's frames)."""
+    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(model.info.shape):
+        raise UserError(f"images to complete must be N×{'×'.join(map(str, model.info.shape))}, "
+                        f"not {'×'.join(map(str, x.shape))}")
+    out = (x.to(model.device) > 0.5).float().flatten(1)
+    covered = torch.broadcast_to(mask.to(model.device, torch.bool), x.shape).flatten(1)
+    u = torch.rand(out.shape, generator=generator, device=model.device)
+    todo = covered.any(0).nonzero().squeeze(1).tolist()
+    for k, i in enumerate(todo):
+        tick("drawing covered pixels", k + 1, len(todo), "px")
+        p = torch.sigmoid(logits_of(out)[:, i])
+        out[:, i] = torch.where(covered[:, i], (u[:, i] < p).float(), out[:, i])
+    return out.view_as(x)

@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import UserError
+from ...progress import tick
 from ..base import GenerativeModel, option
 from .gated_pixelcnn import GatedLayer, gate
 from .masked import MaskedConv2d, PixelCache, pointwise
@@ -216,6 +217,7 @@ class VPN(GenerativeModel):
         inp = torch.full((n, 1, height, width), -1.0, dtype=past.dtype, device=past.device)
         st = self._cache_start(inp, past) if cached else None
         for r in range(height):
+            tick("drawing a frame's pixel rows", r + 1, height, "row")
             if cached:
                 self._cache_row(st, inp, r)
             for c in range(width):

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from ...data.containers.audio import LEVELS, mulaw_decode, mulaw_encode
 from ...errors import UserError
+from ...progress import tick
 from ..base import GenerativeModel, option
 
 MODES = ("cached", "window", "full")
@@ -209,6 +210,7 @@ class WaveNet(GenerativeModel):
         u = u.to(dtype)
         state = self._cache_start(n, y, dtype) if mode == "cached" else None
         for i in range(t):
+            tick("drawing sound samples", i + 1, t, "sample")
             skip = bool(known[:, i].all())
             if mode == "cached":
                 logits = self._cache_step(state, codes[:, i - 1] if i else None, need=not skip)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UserError
+from ...progress import tick
 from ..base import GenerativeModel, option
 from .schedule import SCHEDULES, Schedule, discretised_gaussian_log_prob, gaussian_kl
 from .unet import UNet
@@ -244,7 +245,8 @@ class DDPM(GenerativeModel):
                             f"not {steps!r}")
         x = x_T.to(self.device).float()
         ts = self.schedule.timesteps(steps)
-        for t, t_prev in zip(ts, ts[1:] + [0]):
+        for i, (t, t_prev) in enumerate(zip(ts, ts[1:] + [0]), 1):
+            tick("denoising (DDIM steps)", i, len(ts))
             eps = self.eps(x, torch.full((len(x),), t, dtype=torch.long, device=x.device))
             sigma = self.schedule.ddim_sigma(t, t_prev, eta)
             noise = torch.randn(x.shape, generator=generator, device=x.device) if sigma > 0 else None

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import UserError
+from ...progress import tick
 from ..base import GenerativeModel, option
 
 CSL_SEED = 0          # the estimate's chains draw from a stream of their own: a function of the weights alone
@@ -179,6 +180,7 @@ class GSN(GenerativeModel):
         as their reconstruction probabilities (`mean`)."""
         kept, shown = [], x
         for t in range(1, steps + 1):
+            tick("running the chain", t, steps)
             params, x = self.step(x, generator)
             shown = self.mean_of(params) if mean else x
             if keep_every and t % keep_every == 0:
