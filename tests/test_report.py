@@ -214,3 +214,24 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     assert main(["report", str(runs["vae"]), "-o", str(tmp_path / "missing" / "r.html")]) == 2
     with pytest.raises(UserError):
         write_report([], tmp_path / "r.html")
+
+
+def test_a_run_killed_within_its_first_epoch_shows_its_steps_and_samples_of_its_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import time
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "genlab", "train", "pixelcnn", "--data", "digits", "--epochs", "1",
+                             "--batch-size", "4", "--checkpoint-every", "5", "--threads", "1", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "model.safetensors").is_file() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (out / "metrics.jsonl").is_file() or not (out / "metrics.jsonl").read_text().strip()
+    page = Path(write_report([out], tmp_path / "r.html", threads=1, quiet=True)).read_text()
+    assert "steps (stopped within epoch 1)" in page and "0 epochs" not in page
+    assert "drawn now from the weights of its latest checkpoint" in page and "no samples written yet" not in page

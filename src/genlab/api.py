@@ -184,7 +184,8 @@ def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, 
          restart: bool = False, precision_why: str = "") -> Run:
     procs = distributed.current()               # with many processes, process 0 alone writes and speaks
     main = procs.is_main
-    watch = [LearningWatch(modality.baseline_nats(model, ds, test_b), quiet=quiet)] if main else []
+    watch = [LearningWatch(modality.baseline_nats(model, ds, test_b), quiet=quiet,
+                           baseline_name=modality.baseline_name(model))] if main else []
     trainer = Trainer(model, run, train_b, test_b, opts, write_samples=modality.write_samples, unit=modality.unit,
                       live=live, quiet=quiet, callbacks=watch, processes=procs)
     if resume:

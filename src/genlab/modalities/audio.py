@@ -229,6 +229,9 @@ class AudioModality(Modality):
             return None
         return float(histogram_nll(ds.codes("train"), ds.codes("test")).mean())
 
+    def baseline_name(self, model):
+        return "each sample on its own (the histogram of codes)"
+
     @torch.no_grad()
     def likelihood(self, model, run, ds, *, iwae_k, live):
         """The test split's exact NLL per clip, per second and per sample, each with its standard error over

@@ -120,6 +120,10 @@ class Modality:
         where the trainer has no baseline to watch."""
         return None
 
+    def baseline_name(self, model) -> str:
+        """That baseline in words, as `genlab eval`'s table and the report name it."""
+        return "each dimension on its own"
+
     def describe_run(self, model, run, ds) -> dict:
         """The modality's own lines of a run's evaluation record (its pixels, its test size, ...)."""
         raise NotImplementedError

@@ -297,6 +297,10 @@ class ImageModality(Modality):
             return independent_gaussian_nll(ds.train_x, test)
         return independent_pixel_nll(ds.train_x, test)
 
+    def baseline_name(self, model):
+        return ("a Gaussian per pixel (indep. Gauss in genlab eval)" if model.info.pixels == "continuous"
+                else "each pixel on its own (indep. px in genlab eval)")
+
     def likelihood(self, model, run, ds, *, iwae_k, live):
         """The test figures of evaluation/likelihood.py (the trainer's, with the IWAE bound added), the
         independent-pixel baselines and, for a small dynamically binarised test split, the spread of the

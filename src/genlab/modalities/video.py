@@ -248,6 +248,9 @@ class VideoModality(Modality):
             return None
         return float(independent_nll(ds, pixel_marginals(ds), ds.context).mean())
 
+    def baseline_name(self, model):
+        return "each pixel on its own (indep. in genlab eval)"
+
     @torch.no_grad()
     def likelihood(self, model, run, ds, *, iwae_k, live):
         """The test split's exact NLL of the scored frames, per clip and per frame, each with its standard

@@ -20,8 +20,9 @@ def headline_figure(row: dict) -> float | None:
 
 
 class LearningWatch(Callback):
-    def __init__(self, baseline_nats: float | None, quiet: bool = False):
-        self.baseline, self.quiet = baseline_nats, quiet
+    def __init__(self, baseline_nats: float | None, quiet: bool = False,
+                 baseline_name: str = "each pixel on its own"):
+        self.baseline, self.quiet, self.baseline_name = baseline_nats, quiet, baseline_name
         self.said: set[str] = set()
 
     def on_epoch_end(self, trainer, row):
@@ -34,8 +35,8 @@ class LearningWatch(Callback):
                                        f"--kl-warmup of a few thousand steps or a smaller --latent-dim usually help")
         figure = headline_figure(row)
         if self.baseline is not None and figure is not None and settled and figure >= self.baseline - 0.05:
-            self._say(row, "baseline", f"the test figure {figure:.2f} nats is no better than each pixel on its "
-                                       f"own ({self.baseline:.2f}) after epoch {epoch}: if the loss rose, a lower "
+            self._say(row, "baseline", f"the test figure {figure:.2f} nats is no better than "
+                                       f"{self.baseline_name}: {self.baseline:.2f}, after epoch {epoch}: if the loss rose, a lower "
                                        f"--lr; if it is still falling, more --epochs")
 
     def _say(self, row: dict, what: str, text: str) -> None:  # noqa: ARG002  (row: the epoch it is about)

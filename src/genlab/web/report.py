@@ -13,8 +13,11 @@ from __future__ import annotations
 import base64
 import json
 import math
+import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 
 from .. import api, modalities
@@ -76,6 +79,16 @@ class RunPage:
         f = self.run.path / "eval.json"
         self.eval = _read_json(f) if f.is_file() else None
         self.epochs = self.metrics[-1]["epoch"] if self.metrics else 0
+        self.trained_steps = max([r["step"] for r in self.steps[-1:] + self.metrics[-1:] if "step" in r] or [0])
+
+    @property
+    def trained(self) -> str:
+        """How far it trained: its epochs, or the steps of one it was stopped within."""
+        if self.epochs:
+            return f"{self.epochs} epoch{'s' * (self.epochs != 1)}"
+        if self.trained_steps:
+            return f"{self.trained_steps} steps (stopped within epoch 1)"
+        return "not trained yet"
 
     @property
     def anchor(self) -> str:
@@ -137,14 +150,30 @@ def _plot_box(svg: str, key: str) -> str:
     return f'<figure class="plot">{svg}' + (f"<figcaption>{esc(note)}</figcaption>" if note else "") + "</figure>"
 
 
-def latest_samples(page: RunPage) -> tuple[str, str]:
+def latest_samples(page: RunPage, device="cpu") -> tuple[str, str]:
     """(section, thumbnail): the last epoch's samples as training wrote them: a picture, lines, or sound
-    (with the picture of its waveforms beside it)."""
+    (with the picture of its waveforms beside it). A run stopped before its first epoch ended has none:
+    its latest checkpoint's weights draw them now, and the caption says so."""
     folder = page.run.path / "samples"
     files = sorted(p for p in folder.glob("epoch-*") if p.is_file()) if folder.is_dir() else []
+    if not files and (page.run.path / "model.safetensors").is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                model = api.load(page.run.path, device=device)
+                page.modality.write_samples(model, Path(tmp) / "checkpoint", 64,
+                                            torch.Generator(device=model.device).manual_seed(0))
+            except UserError as e:
+                return f'<p class="none">no samples written yet, and none can be drawn ({esc(str(e))})</p>', ""
+            section, thumb = _sample_files(page, sorted(Path(tmp).iterdir()))
+        caption = (f"drawn now from the weights of its latest checkpoint, step {page.trained_steps} (training "
+                   f"writes samples at the end of each epoch)")
+        return section.replace("<figcaption>checkpoint", f"<figcaption>{esc(caption)}: checkpoint", 1), thumb
     if not files:
         return '<p class="none">no samples written yet</p>', ""
-    last = [p for p in files if p.stem == files[-1].stem]
+    return _sample_files(page, [p for p in files if p.stem == files[-1].stem])
+
+
+def _sample_files(page: RunPage, last: list[Path]) -> tuple[str, str]:
     parts, thumb = [], ""
     for f in last:
         if f.suffix == ".txt":
@@ -194,10 +223,10 @@ def memorisation_html(page: RunPage) -> str:
 
 
 def run_section(page: RunPage, device, open_: bool) -> tuple[str, str]:
-    samples, thumb = latest_samples(page)
+    samples, thumb = latest_samples(page, device)
     d = page.config.get("data", {})
     head = (f"{esc(page.cls.name)} · {esc(page.cls.family or '—')} · {esc(str(d.get('spec', '')))} · "
-            f"{page.epochs} epoch{'s' * (page.epochs != 1)}")
+            f"{page.trained}")
     body = (f"<h3>Configuration</h3>{config_html(page)}"
             f"<h3>Training curves</h3>{curves_html(page)}"
             f"<h3>Latest samples</h3>{samples}"
@@ -236,7 +265,7 @@ def comparison_html(pages: list[RunPage]) -> str:
     body = []
     for p, f, source in rows:
         cells = [f'<td><a href="#{p.anchor}">{esc(p.name)}</a></td>', _td(p.cls.name), _td(f.get("data", p.config["data"].get("spec"))),
-                 _td(f.get("pixels", p.config["data"].get("binarize", "—"))), _td(p.epochs, p.epochs), _td(source)]
+                 _td(f.get("pixels", p.config["data"].get("binarize", "—"))), _td(p.trained, p.epochs), _td(source)]
         if "samples" in heads:
             cells.append(_td(f.get("samples", "—"), f.get("samples")))
         if networks:
