@@ -549,3 +549,37 @@ def test_the_demo_never_empties_a_folder_it_did_not_make(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "already exists and is not empty" in err
     assert (out / "runs" / "precious.txt").read_text() == "the user's own"
     assert sorted(p.name for p in out.rglob("*")) == ["notes.md", "precious.txt", "runs"]
+
+
+# ---- a --config file and config.json's training record checked as a run's own config.json is ------------
+
+def hostile_config(run_copy, tmp_path, change) -> Path:
+    cfg = json.loads((run_copy / "config.json").read_text())
+    change(cfg)
+    out = tmp_path / "c.json"
+    out.write_text(json.dumps(cfg))
+    return out
+
+
+def test_a_config_files_absurd_setting_is_refused_before_anything_is_built(capsys, run_copy, tmp_path):
+    c = hostile_config(run_copy, tmp_path, lambda cfg: cfg["config"].update(hidden=10**12))
+    refused(capsys, ["train", "--config", c, "--out", tmp_path / "new"], "hidden", "--config")
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_config_file_nested_too_deep_is_one_line(capsys, run_copy, tmp_path):
+    c = tmp_path / "deep.json"
+    c.write_text('{"model": "vae", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    refused(capsys, ["train", "--config", c, "--out", tmp_path / "new"], "nested too deep")
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_unknown_training_option_in_config_json_is_refused_and_the_run_unchanged(capsys, run_copy, tmp_path):
+    cfg = json.loads((run_copy / "config.json").read_text())
+    cfg["train"]["bogus"] = 1
+    (run_copy / "config.json").write_text(json.dumps(cfg))
+    before = snapshot(run_copy)
+    refused(capsys, ["train", "--resume", run_copy, "--epochs", "3"], "'bogus'", "config.json")
+    assert snapshot(run_copy) == before
+    c = hostile_config(run_copy, tmp_path, lambda cfg: None)
+    refused(capsys, ["train", "--config", c, "--out", tmp_path / "new"], "'bogus'", "--config")

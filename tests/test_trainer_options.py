@@ -268,10 +268,12 @@ def test_options_round_trip_and_an_older_config_loads_with_defaults():
     opts = TrainOptions(epochs=3, clip_grad=2.0, lr_schedule="linear", warmup_steps=7, ema=0.99,
                         checkpoint_every=50, log="jsonl")
     assert TrainOptions.from_json(json.loads(json.dumps(opts.to_json()))) == opts
-    old = {"epochs": 4, "batch_size": 64, "lr": 0.002, "seed": 1, "samples": 16, "from_the_future": 1}
+    old = {"epochs": 4, "batch_size": 64, "lr": 0.002, "seed": 1, "samples": 16}
     got = TrainOptions.from_json(old)
     assert (got.epochs, got.clip_grad, got.lr_schedule, got.ema, got.checkpoint_every, got.log) == \
         (4, 0.0, "constant", 0.0, 0, "jsonl")
+    with pytest.raises(UserError, match="unknown option 'from_the_future'"):      # a hand-edited record
+        TrainOptions.from_json({**old, "from_the_future": 1})
 
 
 @pytest.mark.parametrize("field, value", [("clip_grad", -1.0), ("lr_schedule", "step"), ("warmup_steps", -2),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 
 from . import modalities, runconfig, zoo
 from .errors import UserError
-from .models.base import make_config
+from .models.base import config_from_json, make_config
 from .models.registry import get_model_class, model_names
 from .runs import Run, load as _load_run, write_json
 from .settings import parse_pairs
@@ -124,7 +123,8 @@ def train(model: str, data: str = "digits", out: str | Path | None = None, *, ep
     opts = TrainOptions.from_json({**cls.default_train, **(trainer or {}),
                                    "epochs": epochs or cls.default_epochs,
                                    "batch_size": batch_size or cls.default_batch_size,
-                                   "lr": lr or cls.default_lr, "seed": seed, "samples": samples})
+                                   "lr": lr or cls.default_lr, "seed": seed, "samples": samples},
+                                  "the trainer options")
     if not epochs:              # the model's default: its optimiser steps over this data's size
         opts.epochs = cls.epochs_for(record["train"], opts.batch_size)
     # The precision is chosen here, once, and recorded: a resumed run keeps it on any machine.
@@ -153,7 +153,8 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
     net = run.build_model().to(dev)
     # A run saved before a model's default trainer options existed resumes with them (clipping, ...).
     _check_positive(epochs=epochs)
-    opts = TrainOptions.from_json({**run.model_class.default_train, **run.config["train"]})
+    opts = TrainOptions.from_json({**run.model_class.default_train, **run.config["train"]},
+                                  f"{run.path / 'config.json'} (train)")
     if epochs:
         opts.epochs = epochs
     ds = modality.reload(run)
@@ -166,11 +167,11 @@ def resume(path: str | Path, *, epochs: int | None = None, device: str | torch.d
 def train_from_config(config_path: str | Path, out: str | Path | None = None, **overrides) -> Run:
     """A new run with the settings of another run's config.json: the same model, data, seed and options."""
     p = zoo.resolve(config_path)            # zoo:NAME/config.json: retrain a zoo entry from scratch
-    try:
-        cfg = runconfig.validate(json.loads(p.read_text()), str(p))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"--config {p}: cannot read it as genlab's config.json ({type(e).__name__})") from None
+    cfg = runconfig.read(p, f"--config {p}")
     cls = get_model_class(cfg["model"])
+    # The same field checks as a run's own config.json: types, choices, bounds, unknown keys refused.
+    config_from_json(cls.Config, cfg["config"], f"--config {p}")
+    TrainOptions.from_json(cfg["train"], f"--config {p} (train)")
     modality = modalities.get(cls.modality)
     data = {k: cfg["data"].get(k) for k in modality.data_options}
     t = TrainOptions.from_json(cfg["train"]).to_json()

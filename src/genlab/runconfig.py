@@ -66,10 +66,12 @@ def validate(d, where: str) -> dict:
     return d
 
 
-def read(path: Path) -> dict:
-    """A config.json file, parsed and checked."""
+def read(path: Path, what: str | None = None) -> dict:
+    """A config.json file (a run's, or one given with --config: `what` names it), parsed and checked."""
+    where = what or str(path)
     try:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
-        raise UserError(f"{path} is damaged or not genlab's ({e.__class__.__name__})") from None
-    return validate(d, str(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as e:
+        why = "nested too deep" if isinstance(e, RecursionError) else e.__class__.__name__
+        raise UserError(f"{where} is damaged or not genlab's config.json ({why})") from None
+    return validate(d, where)

@@ -41,11 +41,15 @@ class TrainOptions:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "TrainOptions":
-        """Options from config.json's "train": unknown keys ignored (a newer genlab's), missing ones the
-        defaults (an older genlab's)."""
+    def from_json(cls, d: dict, where: str = "config.json (train)") -> "TrainOptions":
+        """Options from config.json's "train": missing ones the defaults (an older genlab's); an unknown one
+        is refused with one line naming it (a hand-edited or damaged file: a newer genlab's runs carry a
+        newer format, which runconfig refuses first)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        unknown = sorted(k for k in d if k not in names)
+        if unknown:
+            raise UserError(f"{where}: unknown option {unknown[0]!r:.60} (genlab's are {', '.join(sorted(names))})")
+        return cls(**d)
 
 
 def check_option(name: str, value) -> None:

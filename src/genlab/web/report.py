@@ -108,7 +108,7 @@ class RunPage:
 def _read_json(f: Path) -> dict | None:
     try:
         d = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return d if isinstance(d, dict) else None
 
