@@ -68,7 +68,7 @@ def test_em_reaches_scikit_learns_fit():
     from genlab.data import load_dataset
     x = load_dataset("digits").train_x.double().flatten(1)
     x = (x + torch.rand(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)) / 256
-    m = FA(make_config(FA.Config, {"latent_dim": "8", "em_steps": "400"}),
+    m = FA(make_config(FA.Config, {"latent_dim": "8", "em_steps": "400", "min_std": "1e-6"}),   # its floor too
            DataInfo(shape=(1, 8, 8), num_classes=0, pixels="continuous"))
 
     class Once:                                     # the split as one batch, as the trainer hands it over
