@@ -583,3 +583,44 @@ def test_an_unknown_training_option_in_config_json_is_refused_and_the_run_unchan
     assert snapshot(run_copy) == before
     c = hostile_config(run_copy, tmp_path, lambda cfg: None)
     refused(capsys, ["train", "--config", c, "--out", tmp_path / "new"], "'bogus'", "--config")
+
+
+# ---- interruptions: Ctrl-C and SIGTERM at any moment end with one line of what was kept --------------------
+
+def interrupted(argv, signum, when, tmp_path):
+    """The real command in a process of its own, sent `signum` once `when(out)` holds (or after 0.3 s)."""
+    import signal as _signal  # noqa: F401  (the numbers come from the caller)
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "genlab.cli", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.time() + 120
+    while not when() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_an_interruption_during_start_up_is_one_line(tmp_path, signum):
+    import signal
+    import time
+    start = time.time()
+    code, out, err = interrupted(["train", *TINY, "--epochs", "1", "--out", tmp_path / "run"],
+                                 getattr(signal, signum), lambda: time.time() - start > 0.3, tmp_path)
+    assert "Traceback" not in err and code == 130, err
+    assert err.strip().splitlines()[-1] == "genlab: interrupted" or "interrupted:" in err, err
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_an_interruption_before_any_checkpoint_says_there_is_none(tmp_path, signum):
+    import signal
+    out_dir = tmp_path / "run"
+    steps = out_dir / "steps.jsonl"
+    code, out, err = interrupted(["train", "pixelcnn", "--data", "digits", "--batch-size", "2", "--epochs", "1",
+                                  "--samples", "0", "--out", out_dir], getattr(signal, signum),
+                                 lambda: steps.is_file() and steps.stat().st_size > 0, tmp_path)
+    assert "Traceback" not in err and code == 130, err
+    said = [line for line in err.splitlines() if line.startswith("interrupted:")]
+    assert len(said) == 1 and "there is no checkpoint" in said[0] and "starts again from the beginning" in said[0], err
+    assert "epoch 0 is kept" not in err

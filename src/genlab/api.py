@@ -210,8 +210,8 @@ def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, 
             trainer.fit()
         except KeyboardInterrupt:
             if main:
-                print(f"\ninterrupted: the checkpoint of epoch {trainer.epoch} is kept; "
-                      f"continue with: genlab train --resume {run.path}", file=sys.stderr)
+                print(f"\ninterrupted: {trainer.kept()}; continue with: genlab train --resume {run.path}"
+                      + ("" if trainer.has_saved else " (it starts again from the beginning)"), file=sys.stderr)
             raise
     procs.barrier()                             # the run's files are whole when any process returns
     return run

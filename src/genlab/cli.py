@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import signal
 import sys
+import threading
 import textwrap
 
 from .errors import UserError
 from .settings import describe_fields
-from .training.options import add_trainer_options
 
 
 class Parser(argparse.ArgumentParser):
@@ -159,6 +160,7 @@ def _add_train(sub, model_cls, data: str | None = None, batch_size: int | None =
     p.add_argument("--samples", type=_at_least_zero("--samples"), default=64, help="images in each epoch's sample grid (text: lines in a .txt; 0: none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any model setting")
     _common_run_options(p)
+    from .training.options import add_trainer_options       # torch: imported once main() guards Ctrl-C
     add_trainer_options(p)
     if model_cls is not None:
         g = p.add_argument_group(f"{model_cls.name} settings (also as --set KEY=VALUE)")
@@ -348,8 +350,14 @@ def _sample_run_from_argv(argv: list[str]):
         raise
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt         # SIGTERM ends a command as Ctrl-C does: what was kept, and how to go on
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         model_cls = _model_class_from_argv(argv)
         batch = _option_in(argv, "--batch-size") if model_cls is not None else None

@@ -320,7 +320,7 @@ class Trainer:
         if bad:
             raise TrainingDiverged(
                 f"{bad[0]} became {logs[bad[0]]} in epoch {e + 1} (step {self.step}); training stopped and "
-                f"{self._kept()}: try a lower --lr")
+                f"{self.kept()}: try a lower --lr")
         # A loss that stays finite but explodes: orders of magnitude over the least of its first steps.
         key = "loss" if "loss" in logs else next(iter(logs), None)
         if key is None:
@@ -331,16 +331,22 @@ class Trainer:
         elif abs(logs[key]) > EXPLODED * max(min(early), 1.0):
             raise TrainingDiverged(
                 f"the training {key} exploded to {logs[key]:.4g} at step {self.step} (epoch {e + 1}), from "
-                f"{min(early):.4g} in its first steps: training stopped and {self._kept()}; a lower --lr "
+                f"{min(early):.4g} in its first steps: training stopped and {self.kept()}; a lower --lr "
                 f"(this run's {self.opts.lr:g}) or --clip-grad 1 usually helps")
 
     def _check_weights(self, e: int) -> None:
         for name, p in self.model.state_dict().items():
             if p.is_floating_point() and not torch.isfinite(p).all():
                 raise TrainingDiverged(f"weight {name} became non-finite in epoch {e + 1}; training stopped and "
-                                       f"{self._kept()}: try a lower --lr")
+                                       f"{self.kept()}: try a lower --lr")
 
-    def _kept(self) -> str:
+    @property
+    def has_saved(self) -> bool:
+        """Whether this run has a checkpoint to resume from."""
+        return self._saved is not None
+
+    def kept(self) -> str:
+        """What an interruption or a divergence leaves: the last good checkpoint, or none yet."""
         if self._saved is None:
             return "no epoch finished, so there is no checkpoint"
         epoch, step, inside = self._saved
