@@ -34,3 +34,19 @@ def test_a_loss_that_explodes_while_finite_stops_the_run(tmp_path, capsys):
     assert not (tmp_path / "run" / "model.safetensors").exists()
     refused(capsys, ["train", "vae", "--lr", "1e30", "--out", tmp_path / "other"], "--lr must be at most 10")
     assert not (tmp_path / "other").exists()
+
+
+def test_a_diverged_run_is_marked_so_and_says_so_wherever_it_is_used(tmp_path, capsys):
+    from conftest import genlab as run_cli
+    run = tmp_path / "run"
+    assert run_cli("train", "vae", "--epochs", "5", "--lr", "10", "--samples", "0", "--threads", "1",
+                   "--checkpoint-every", "1", "--out", run) == 2
+    capsys.readouterr()
+    import json
+    mark = json.loads((run / "config.json").read_text())["diverged"]
+    assert mark["step"] > 5 and "exploded" in mark["why"]
+    assert run_cli("sample", run, "-n", "4", "-o", tmp_path / "s.png") == 0          # its last good weights
+    assert "its training diverged at step" in capsys.readouterr().err
+    from genlab.web.report import write_report
+    page = write_report([run], tmp_path / "r.html", threads=1, quiet=True).read_text()
+    assert "· diverged" in page and "Its training diverged at step" in page

@@ -27,7 +27,7 @@ from .settings import parse_pairs
 from .training import distributed
 from .training.acceleration import choose_precision
 from .training.options import TrainOptions
-from .training.trainer import Trainer, resolve_device
+from .training.trainer import Trainer, TrainingDiverged, resolve_device
 from .training.watch import LearningWatch
 
 
@@ -208,11 +208,18 @@ def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, 
                   file=sys.stderr)
         try:
             trainer.fit()
+        except TrainingDiverged as e:           # a verdict the run keeps: sample, eval and the report say so
+            if main:
+                run.update_config(diverged={"step": trainer.step, "why": str(e)})
+            raise
         except KeyboardInterrupt:
             if main:
                 print(f"\ninterrupted: {trainer.kept()}; continue with: genlab train --resume {run.path}"
                       + ("" if trainer.has_saved else " (it starts again from the beginning)"), file=sys.stderr)
             raise
+        if main and "diverged" in run.config:   # trained on past it (a resume with a lower rate): no longer so
+            run.config.pop("diverged")
+            run.update_config()
     procs.barrier()                             # the run's files are whole when any process returns
     return run
 

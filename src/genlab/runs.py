@@ -342,5 +342,23 @@ def _warn_torn(f: Path, line: int) -> None:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> GenerativeModel:
-    """The trained model of a run directory, in eval mode, ready to sample."""
-    return GenerativeModel.from_pretrained(path, device=device)
+    """The trained model of a run directory, in eval mode, ready to sample (a run whose training diverged
+    says so, once: its weights are its last good checkpoint's)."""
+    model = GenerativeModel.from_pretrained(path, device=device)
+    said = diverged(path)
+    if said and ("diverged", str(path)) not in _warned:
+        _warned.add(("diverged", str(path)))
+        print(f"genlab: warning: {printable(str(path))}: {said}", file=sys.stderr, flush=True)
+    return model
+
+
+def diverged(path: str | Path) -> str | None:
+    """What a run's config.json records of a training that diverged, in words; None for one that did not."""
+    try:
+        d = runconfig.read(zoo.resolve(path) / CONFIG).get("diverged")
+    except UserError:
+        return None
+    if not isinstance(d, dict):
+        return None
+    return (f"its training diverged at step {d.get('step', '?')} and was stopped; its weights are those of its "
+            f"last good checkpoint ({str(d.get('why', ''))[:300]})")

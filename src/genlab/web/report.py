@@ -23,7 +23,7 @@ import torch
 from .. import api, modalities
 from ..atomic import write_atomic
 from ..errors import UserError
-from ..runs import Run
+from ..runs import Run, diverged
 from ..version import __version__
 from .plots import bucket_means, line_plot
 from .report_page import CSS, SCRIPT, TEMPLATE
@@ -225,9 +225,11 @@ def memorisation_html(page: RunPage) -> str:
 def run_section(page: RunPage, device, open_: bool) -> tuple[str, str]:
     samples, thumb = latest_samples(page, device)
     d = page.config.get("data", {})
+    said = diverged(page.run.path)
     head = (f"{esc(page.cls.name)} · {esc(page.cls.family or '—')} · {esc(str(d.get('spec', '')))} · "
-            f"{page.trained}")
-    body = (f"<h3>Configuration</h3>{config_html(page)}"
+            f"{page.trained}" + (" · diverged" if said else ""))
+    body = ((f'<p class="none">{esc(said[0].upper() + said[1:])}.</p>' if said else "")
+            + f"<h3>Configuration</h3>{config_html(page)}"
             f"<h3>Training curves</h3>{curves_html(page)}"
             f"<h3>Latest samples</h3>{samples}"
             f"{_section('What it draws', model_views(page, device) + memorisation_html(page))}")

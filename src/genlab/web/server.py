@@ -30,7 +30,7 @@ from pathlib import Path
 from .. import api, modalities
 from ..errors import UserError
 from ..data.containers.two_domains import split_domains
-from ..runs import Run
+from ..runs import Run, diverged
 from . import views
 from .actions import ACTIONS, input_of, label_of, seed_of
 from .guard import Refused, is_loopback, read_json, run_file, SERVED_SUFFIXES
@@ -68,7 +68,7 @@ class Entry:
             files.append("curves.png")
         out = {"key": self.key, "name": self.path.resolve().name, "data": d.get("spec"),
                "epochs": (self.run.metrics() or [{"epoch": 0}])[-1]["epoch"], "files": files,
-               **views.describe(self.model)}
+               "diverged": diverged(self.path), **views.describe(self.model)}
         if "translate" in self.model.abilities:          # the names of its two domains, a folder by its own name
             parts = split_domains(str(d.get("spec", ""))) or ("A", "B")
             out["domains"] = [Path(part.removeprefix("folder:")).name or part for part in parts]
