@@ -220,6 +220,7 @@ def test_a_caption_file_pairs_each_image_with_its_caption(tmp_path):
     ("no path", ["line 1", "no image path"]),
     ("missing image", ["line 3", "gone.png", "does not exist"]),
     ("one image", ["at least 2"]),
+    ("endless caption", ["line 2", "100,000 words", "at most 64"]),
 ])
 def test_a_bad_caption_file_is_one_line_and_exit_2(tmp_path, capsys, fault, words):
     f = write_captioned(tmp_path)
@@ -228,7 +229,8 @@ def test_a_bad_caption_file_is_one_line_and_exit_2(tmp_path, capsys, fault, word
              "empty caption": ["img/0.png\t   ", good[1]],
              "no path": ["\tshade 0", good[1]],
              "missing image": [good[0], good[1], "img/gone.png\tshade 9"],
-             "one image": [good[0]]}.get(fault)
+             "one image": [good[0]],
+             "endless caption": [good[0], "img/1.png\t" + "thick " * 100_000, good[2]]}.get(fault)
     if lines is not None:
         f.write_text("\n".join(lines) + "\n")
     spec = f"captions:{tmp_path / 'nothere.txt'}" if fault == "missing" else f"captions:{f}"

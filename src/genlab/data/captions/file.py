@@ -16,6 +16,7 @@ from ..text.vocab import tokenize
 
 PREFIX = "captions:"
 TEST_FRACTION, SEED = 0.1, 0  # a caption file's split, as a folder's
+MAX_CAPTION_WORDS = 64        # a caption says what one image shows: longer is a misplaced text, not a caption
 
 
 @dataclass
@@ -59,8 +60,12 @@ def load_caption_file(path: str, size: int | None = None, channels: int | None =
         name, caption = (part.strip() for part in line.split("\t", 1))
         if not name:
             raise UserError(f"{where}: no image path before the tab")
-        if not caption or not tokenize(caption, "word"):
+        words = tokenize(caption, "word") if caption else []
+        if not words:
             raise UserError(f"{where}: the caption of {printable(name)} is empty")
+        if len(words) > MAX_CAPTION_WORDS:
+            raise UserError(f"{where}: the caption of {printable(name)} has {len(words):,} words; a caption has at "
+                            f"most {MAX_CAPTION_WORDS}")
         image = (f.parent / name).expanduser() if not Path(name).expanduser().is_absolute() else Path(name).expanduser()
         if not image.is_file():
             raise UserError(f"{where}: image {printable(name)} does not exist")
