@@ -444,3 +444,28 @@ def test_bad_command_lines_are_one_line(runs, tmp_path, capsys):
         taken.listen(1)
         assert main(["serve", str(runs["vae"]), "--port", str(taken.getsockname()[1])]) == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_a_stalled_body_is_dropped_within_seconds_and_others_are_served_meanwhile(server):
+    from genlab.web.guard import BODY_SECONDS
+    url, key = server["url"], server["keys"]["vae"]
+    h, port = url[len("http://"):].rstrip("/").rsplit(":", 1)
+    stalled = []
+    for _ in range(3):                        # slow clients: 1,000 bytes announced, 10 sent, then nothing
+        s = socket.create_connection((h, int(port)), timeout=BODY_SECONDS + 20)
+        s.sendall(f"POST /api/run/{key}/sample HTTP/1.1\r\nHost: {h}:{port}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: 1000\r\n\r\n{{\"n\": 1, \"".encode())
+        stalled.append((s, time.perf_counter()))
+    status, _, took = request(url, "GET", "/api/runs")           # the others are served meanwhile
+    assert status == 200 and took < 2.0
+    for s, sent in stalled:
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            part = s.recv(4096)
+            if not part:
+                break
+            answer += part
+        waited = time.perf_counter() - sent
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        assert waited < BODY_SECONDS + 10, waited

@@ -4,12 +4,14 @@ given, never a path outside them.
 Every refusal is a `Refused(status, message)`, which the server answers as JSON {"error": message}."""
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import math
 from pathlib import Path, PurePosixPath
 
 MAX_BODY = 4 * 1024 * 1024          # a request body: two uploads of 2 MiB in base64 and a little JSON
+BODY_SECONDS = 10.0                 # a request body stalled longer is dropped with 408
 # Files of a run the page may show: pictures, lines of samples, the figures. Weights and trainer state never.
 SERVED_SUFFIXES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".txt": "text/plain; charset=utf-8",
                    ".json": "application/json", ".jsonl": "application/json", ".wav": "audio/wav"}
@@ -70,10 +72,16 @@ async def read_json(request, limit: int = MAX_BODY) -> dict:
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise Refused(413, f"the request is larger than {limit // 1024 // 1024} MiB")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Refused(413, f"the request is larger than {limit // 1024 // 1024} MiB")
+
+    async def receive():
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise Refused(413, f"the request is larger than {limit // 1024 // 1024} MiB")
+    try:        # a body that stalls is dropped: a slow client holds its connection seconds, not minutes
+        await asyncio.wait_for(receive(), BODY_SECONDS)
+    except asyncio.TimeoutError:
+        raise Refused(408, f"the request's body did not arrive within {BODY_SECONDS:g} s") from None
     try:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
