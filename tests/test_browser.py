@@ -119,6 +119,10 @@ def test_a_diffusion_model_gets_a_steps_control_from_its_declaration(page, serve
     page.click("#sample-go")
     page.wait_for_function("() => document.querySelector('#sample-status').textContent.includes('steps')")
     assert "1000" in page.inner_text("#sample-status").replace(",", "")
+    # Its trajectory panel comes from its declared ability: rows of states on their way from noise.
+    page.wait_for_function("() => document.querySelector('#trajectory-image') && "
+                           "document.querySelector('#trajectory-image').src")
+    assert page.locator("#trajectory-steps").get_attribute("max") == "1000"
     shot(page, "explorer-ddpm")
 
 

@@ -296,3 +296,12 @@ def test_steps_are_refused_for_a_model_that_does_not_sample_in_steps(tmp_path, c
     assert not out.exists()
     with pytest.raises(UserError, match="--steps"):
         genlab.sample(run, 2, steps=5)
+
+
+def test_a_trajectory_runs_from_the_noise_to_the_sample():
+    model = tiny(T=20)
+    states = model.trajectory(3, 5, generator=torch.Generator().manual_seed(4), steps=8)
+    assert states.shape == (5, 3, 1, 8, 8)
+    noise = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(states[0], ((noise + 1) / 2).clamp(0, 1))
+    assert torch.equal(states[-1], model.sample(3, generator=torch.Generator().manual_seed(4), steps=8))

@@ -106,6 +106,7 @@ def test_each_model_gets_the_panels_its_declarations_give(server):
     assert panels["cyclegan"] == ["translate"]          # it draws nothing without an image: no sample panel
     assert panels["vpn"] == ["sample", "continue"]
     assert panels["wavenet"] == ["class", "sample"]
+    assert panels["ddpm"] == ["sample", "trajectory"]
     if "sentence-vae" in panels:
         assert panels["sentence-vae"] == ["sample", "sentences"]
     runs = {r["model"]: r for r in server["listing"]["runs"]}
@@ -469,3 +470,22 @@ def test_a_stalled_body_is_dropped_within_seconds_and_others_are_served_meanwhil
         s.close()
         assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
         assert waited < BODY_SECONDS + 10, waited
+
+
+def test_a_denoising_trajectory_ends_in_the_sample_the_model_draws(server, runs):
+    status, body = post(server, "ddpm", "trajectory", {"n": 2, "seed": 1, "steps": 5, "frames": 4})
+    assert status == 200, body
+    grid = png_array(body["image"])
+    model = genlab.load(runs["ddpm"])
+    drawn = model.sample(2, generator=torch.Generator().manual_seed(1), steps=5)
+    cell = model.info.shape[-1]
+    # two rows of four states, one pixel between cells: the last of each row is the sample itself
+    assert grid.shape[:2] == (2 * cell + 3, 4 * cell + 5)
+    for r in range(2):
+        last = grid[1 + r * (cell + 1):1 + r * (cell + 1) + cell, 1 + 3 * (cell + 1):1 + 3 * (cell + 1) + cell]
+        want = (drawn[r, 0] * 255).round().to(torch.uint8).numpy()
+        assert np.abs(last.astype(int) - want.astype(int)).max() <= 1
+    status, body = post(server, "ddpm", "trajectory", {"n": 2, "steps": 5000})
+    assert status == 400 and "steps" in body["error"]
+    status, body = post(server, "vae", "trajectory", {"n": 2})
+    assert status == 400 and "trajectory" in body["error"]

@@ -49,10 +49,12 @@ class ImageModality(Modality):
                    "pokemon-20": 665, "pokemon-shiny": 665}
     views = ("grid", "interpolate", "style")
     panels = (("code", ("decode",)), ("interpolate", ("decode",)),      # a slider per code dimension; two codes
-              ("complete", ("complete",)), ("translate", ("translate",)))   # a painted cover; there and back
+              ("complete", ("complete",)), ("translate", ("translate",)),   # a painted cover; there and back
+              ("trajectory", ("trajectory",)))                               # samples on their way from noise
     report_views = (("Latent grid", "latent_grid", ("decode",)), ("Interpolation", "interpolation", ("decode",)),
                     ("By class", "by_class", ("class",)), ("Completions", "completions", ("complete",)),
-                    ("Translations", "translations", ("translate",)))
+                    ("Translations", "translations", ("translate",)),
+                    ("Denoising", "trajectory", ("trajectory",)))
 
     # ---- data ----
     def owns(self, spec: str) -> bool:

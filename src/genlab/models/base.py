@@ -22,8 +22,9 @@ from ..data.containers.batch import Batch
 
 CONDITIONS = ("none", "class", "text", "image")      # what a model can be conditioned on
 LIKELIHOODS = ("exact", "bound", "estimate", "none")  # what its log_prob is (estimate: its `estimates`)
-# chain: `chain(n, generator=)` gives n consecutive states of one Markov chain (the gsn)
-ABILITIES = ("encode", "decode", "complete", "style", "translate", "chain")
+# chain: `chain(n, generator=)` gives n consecutive states of one Markov chain (the gsn); trajectory:
+# `trajectory(n, frames, generator=, steps=)` gives `frames` states of n samples on their way from noise (ddpm)
+ABILITIES = ("encode", "decode", "complete", "style", "translate", "chain", "trajectory")
 
 
 class GenerativeModel(nn.Module):

@@ -138,5 +138,14 @@ def act_continue(entry, body):
     return views.continuation(entry.model, entry.data(), clip, context, frames, seed_of(body))
 
 
-ACTIONS = {"sample": act_sample, "decode": act_decode, "encode": act_encode, "interpolate": act_interpolate,
+def act_trajectory(entry, body):
+    """n samples on their way from noise, `frames` states each, with the run's declared sampling settings."""
+    entry.needs("trajectory")
+    n = whole(body, "n", 1, LIMITS["trajectories"], 4)
+    frames = whole(body, "frames", 2, LIMITS["trajectory_frames"], 8)
+    steps = settings_of(entry, body).get("steps")
+    return {"image": views.trajectory(entry.model, n, frames, seed_of(body), steps)}
+
+
+ACTIONS = {"sample": act_sample, "trajectory": act_trajectory, "decode": act_decode, "encode": act_encode, "interpolate": act_interpolate,
            "sentences": act_sentences, "input": act_input, "translate": act_translate, "continue": act_continue}

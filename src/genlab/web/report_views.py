@@ -136,10 +136,17 @@ def clip_img(data: bytes, alt: str, mime: str = "image/png") -> str:
     return img(data, alt, width=width * max(1, min(4, 640 // width)), mime=mime)
 
 
+def view_trajectory(model, ds) -> str:
+    states = model.trajectory(4, 8, generator=torch.Generator(device=model.device).manual_seed(0))
+    return figure(grid_img(states.transpose(0, 1).flatten(0, 1), "denoising", nrow=len(states), cell=40),
+                  "four samples on their way from noise to image (seed 0): each row one sample, left to right "
+                  "its states along the sampling steps, the sample last")
+
+
 # How each view a modality names in its `report_views` is drawn from (model, its data).
 VIEWS = {"latent_grid": view_latent_grid, "interpolation": view_interpolation, "by_class": view_by_class,
          "lines_between": view_lines_between, "completions": view_completions, "translations": view_translations,
-         "continuations": view_continuations}
+         "continuations": view_continuations, "trajectory": view_trajectory}
 
 
 def model_views(page, device) -> str:

@@ -30,7 +30,7 @@ PANELS = [
 ]
 
 # Bounds of every request: the page shows them, the server refuses anything past them.
-LIMITS = {"samples": 64, "clips": 8, "steps": 16, "code_span": 4.0, "seed": 2**31 - 1,
+LIMITS = {"samples": 64, "clips": 8, "steps": 16, "trajectories": 8, "trajectory_frames": 12, "code_span": 4.0, "seed": 2**31 - 1,
           "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32, "clip_frames": 24,
           # sampling settings past what a page request should wait for (a model's own bounds apply below them)
           "setting_caps": {"frames": 24}}
@@ -160,6 +160,13 @@ def sample(model, n: int, seed: int, label: int | None = None, settings: dict | 
     condition = labels(model, label, n)          # a class given to a model of none is refused all the same
     return to_page(modalities.get(model.modality).page_sample(model, n, _generator(model, seed), condition,
                                                                dict(settings or {})))
+
+
+@torch.no_grad()
+def trajectory(model, n: int, frames: int, seed: int, steps: int | None = None) -> str:
+    """n samples on their way from noise: one row each, `frames` states left to right, the sample last."""
+    states = model.trajectory(n, frames, generator=_generator(model, seed), steps=steps)
+    return image_url(states.transpose(0, 1).flatten(0, 1), nrow=len(states))
 
 
 def clip_urls(pictures: tuple[bytes, bytes], frames: int) -> dict:

@@ -83,6 +83,7 @@ class DDPM(GenerativeModel):
     Config = DDPMConfig
     family = "diffusion"
     likelihood_kind = "bound"
+    abilities = ("trajectory",)
     SampleSettings = DDPMSampling
     default_binarize = "none"
     default_lr = 1e-3
@@ -234,16 +235,30 @@ class DDPM(GenerativeModel):
         return self.ddim(noise, steps, generator=generator)
 
     @torch.no_grad()
+    def trajectory(self, n, frames: int = 8, *, generator=None, steps: int | None = None) -> torch.Tensor:
+        """`frames` states of n samples on their way from noise to image (frames × N × C × H × W in [0, 1]):
+        x_T, the states after evenly spaced DDIM steps, and the sample itself, which is `sample`'s for the
+        same generator and steps."""
+        noise = torch.randn(n, *self.info.shape, generator=generator, device=self.device)
+        kept = []
+        self.ddim(noise, steps, generator=generator, kept=kept)
+        pick = torch.linspace(0, len(kept) - 1, max(2, min(frames, len(kept)))).round().long().unique()
+        return torch.stack([kept[i] for i in pick.tolist()])
+
+    @torch.no_grad()
     def ddim(self, x_T: torch.Tensor, steps: int | None = None, eta: float | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, kept: list | None = None) -> torch.Tensor:
         """Images in [0, 1] denoised from x_T by DDIM: `steps` timesteps from T down to 1, then x̂_0. η = 0
-        is deterministic given x_T; η = 1 and steps = T is DDPM's ancestral sampling."""
+        is deterministic given x_T; η = 1 and steps = T is DDPM's ancestral sampling. `kept`, when given,
+        receives x_T and every state after it, in [0, 1]."""
         steps = min(self.config.sample_steps, self.config.timesteps) if steps is None else steps
         eta = self.config.eta if eta is None else eta
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.config.timesteps:
             raise UserError(f"--steps must be from 1 to {self.config.timesteps} (this model's timesteps), "
                             f"not {steps!r}")
         x = x_T.to(self.device).float()
+        if kept is not None:
+            kept.append(((x + 1) / 2).clamp(0, 1))
         ts = self.schedule.timesteps(steps)
         for i, (t, t_prev) in enumerate(zip(ts, ts[1:] + [0]), 1):
             tick("denoising (DDIM steps)", i, len(ts))
@@ -251,4 +266,6 @@ class DDPM(GenerativeModel):
             sigma = self.schedule.ddim_sigma(t, t_prev, eta)
             noise = torch.randn(x.shape, generator=generator, device=x.device) if sigma > 0 else None
             x = self.schedule.ddim_step(x, t, t_prev, eps, eta, noise)
+            if kept is not None:
+                kept.append(((x + 1) / 2).clamp(0, 1))
         return ((x + 1) / 2).clamp(0, 1)
