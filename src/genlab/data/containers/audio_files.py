@@ -64,7 +64,8 @@ def write_wav(path: str | Path, x, rate: int = RATE) -> Path:
     pcm = to_pcm(x).reshape(-1)
 
     def write(p):
-        with wave.open(str(p), "wb") as w:
+        # The file opened first: a wave writer whose own open failed complains again when it is collected.
+        with open(p, "wb") as f, wave.open(f, "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(int(rate))
