@@ -634,3 +634,11 @@ def test_a_cache_that_is_a_file_is_one_line(tmp_path):
                            env=env, timeout=300)
         error_line(p.returncode, p.stdout, p.stderr, "GENLAB_CACHE", "is a file")
     assert not (tmp_path / "run").exists() and (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_a_resume_that_cannot_write_its_folders_changes_nothing(capsys, run_copy):
+    shutil.rmtree(run_copy / "samples")
+    (run_copy / "samples").write_text("a file where the samples go")
+    before = snapshot(run_copy)
+    refused(capsys, ["train", "--resume", run_copy, "--epochs", "3"], "samples", "is a file")
+    assert snapshot(run_copy) == before and not temporaries(run_copy)     # config.json's epochs not raised

@@ -200,6 +200,7 @@ def _fit(run: Run, model, modality, ds, train_b, test_b, opts, *, resume: bool, 
         if main and restart:
             run.truncate_metrics(0, 0)          # whatever its first, unfinished epoch logged
         if main and (resume or restart):
+            run.check_writable(("samples", "tensorboard"))     # a failing resume changes nothing of the run
             run.update_config(train=opts.to_json())
         if main and not quiet:
             on = f"{model.device}" + (f" × {procs.world_size} processes" if procs.many else "")

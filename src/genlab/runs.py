@@ -317,6 +317,16 @@ class Run:
     def sample_path(self, epoch: int) -> Path:
         return self.path / SAMPLES / f"epoch-{epoch:04d}.png"
 
+    def check_writable(self, folders: tuple[str, ...]) -> None:
+        """One line, before anything is written, when the run or one of its own folders cannot take a write:
+        a file where the folder should be, or a folder this user may not write."""
+        for p in (self.path, *(self.path / name for name in folders)):
+            if p.exists() and not p.is_dir():
+                raise UserError(f"{printable(str(p))} is a file where the run keeps its {p.name}: move it away, "
+                                f"and genlab makes the folder again")
+            if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
+                raise UserError(f"cannot write into {printable(str(p))}: this user may not (chmod u+w it)")
+
     def update_config(self, **changes) -> None:
         self.config.update(changes)
         write_json(self.path / CONFIG, self.config)
