@@ -642,3 +642,12 @@ def test_a_resume_that_cannot_write_its_folders_changes_nothing(capsys, run_copy
     before = snapshot(run_copy)
     refused(capsys, ["train", "--resume", run_copy, "--epochs", "3"], "samples", "is a file")
     assert snapshot(run_copy) == before and not temporaries(run_copy)     # config.json's epochs not raised
+
+
+def test_the_curves_picture_is_written_whole_or_is_one_line(trained, tmp_path):
+    from genlab.training.curves import draw_curves
+    (tmp_path / "plain").write_text("")
+    with pytest.raises(UserError, match="cannot write"):
+        draw_curves(trained, tmp_path / "plain" / "curves.png")
+    out = draw_curves(trained, tmp_path / "curves.png")
+    assert Image.open(out).format == "PNG" and not temporaries(tmp_path)

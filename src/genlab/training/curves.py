@@ -2,11 +2,11 @@
 test figures against epochs (from metrics.jsonl), redrawn while a run trains."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..runs import Run
 
 
@@ -59,8 +59,8 @@ def draw_curves(run_dir: Path, out: Path | None = None) -> Path | None:
         ax.axis("off")
     fig.tight_layout()
     out = out or run_dir / "curves.png"
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:        # whole or not at all; a full disk or a folder it may not write is one line, no file left
+        write_atomic(out, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
     return out
