@@ -39,6 +39,7 @@ import genlab
 from genlab.data import Batches, load_dataset, make_info
 from genlab.models import get_model_class
 from genlab.models.base import make_config
+from genlab.training.acceleration import describe_machine
 
 EPOCHS = {"dcgan": 20, "wgan": 20, "wgan-gp": 20}   # digit-like samples on mnist by then (grids looked at)
 BATCH = 64
@@ -134,6 +135,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a shared machine)")
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if args.threads:
         torch.set_num_threads(args.threads)
     epochs = {**EPOCHS, **{k: int(v) for k, v in (e.split("=") for e in args.epochs)}}

@@ -49,7 +49,7 @@ from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.models.base import make_config
 from genlab.models.registry import get_model_class
-from genlab.training.acceleration import autocast, compile_networks
+from genlab.training.acceleration import autocast, compile_networks, describe_machine
 from genlab.training.optim import ManagedOptimizer
 
 BATCH = 64
@@ -214,6 +214,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="timed steps per entry a round (default 5)")
     p.add_argument("--passes", type=int, default=3, help="interleaved rounds; medians shown (default 3)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if args.threads < 1 or args.steps < 1 or args.passes < 1:
         raise UserError("--threads, --steps and --passes must be positive")
     for flag, path in (("--pytorch-generative", args.pytorch_generative), ("--pytorch-gan", args.pytorch_gan)):

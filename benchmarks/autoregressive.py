@@ -33,6 +33,7 @@ import genlab
 from genlab.data.containers.base import DataInfo
 from genlab.models import get_model_class
 from genlab.models.base import make_config
+from genlab.training.acceleration import describe_machine
 
 # Small enough for a CPU (a few minutes per model and epoch at most), the papers' shapes otherwise.
 # Threads: one, measured: these nets are small, and on two shared cores a second thread mostly waits.
@@ -98,6 +99,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder); runs already there are "
                                  "evaluated and timed again, not retrained")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not args.no_train and (args.epochs < 1 or not args.lr > 0):
         p.error(f"--epochs and --lr must be positive, not {args.epochs} and {args.lr}")
     torch.set_num_threads(args.threads)

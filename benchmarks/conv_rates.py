@@ -30,7 +30,7 @@ from genlab.data.containers.batch import Batch
 from genlab.errors import UserError
 from genlab.models.base import make_config
 from genlab.models.registry import get_model_class
-from genlab.training.acceleration import PRECISIONS, autocast
+from genlab.training.acceleration import PRECISIONS, autocast, describe_machine
 from genlab.training.optim import ManagedOptimizer
 
 aten = torch.ops.aten
@@ -77,6 +77,7 @@ def main() -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if min(args.size, args.batch, args.threads, args.repeats) < 1:
         raise UserError("--size, --batch, --threads and --repeats must be positive")
     torch.set_num_threads(args.threads)

@@ -27,6 +27,7 @@ from genlab.errors import UserError
 from genlab.evaluation.features import builtin_network
 from genlab.evaluation.sample_quality import SAMPLE_BATCH, SampleJudge, default_samples
 from genlab.runs import Run
+from genlab.training.acceleration import describe_machine
 
 STEPS = [10, 20, 50, 100, 1000]
 
@@ -56,6 +57,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="where to train and write benchmark.json (default: a temporary folder)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if args.threads < 1 or (args.samples is not None and args.samples < 2) or args.eta < 0:
         p.error("--threads must be positive, --samples at least 2 and --eta at least 0")
     if args.epochs is not None and args.epochs < 1:

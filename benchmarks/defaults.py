@@ -38,6 +38,7 @@ import genlab
 from genlab import modalities
 from genlab.models.registry import get_model_class, model_names
 from genlab.runs import Run
+from genlab.training.acceleration import describe_machine
 
 DEFAULT_DATA = ["digits", "tang300"]
 
@@ -152,6 +153,7 @@ def main() -> None:
     p.add_argument("--runs", help="keep the runs here (default: a temporary folder)")
     p.add_argument("--out", help="also write the table's rows to this JSON file")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     names = args.models or model_names()
     for name in names:
         get_model_class(name)                      # an unknown name: one line, before anything trains

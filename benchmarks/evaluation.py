@@ -28,6 +28,7 @@ from genlab.evaluation.memorisation import memorisation
 from genlab.evaluation.modes import inception_score, mode_coverage
 from genlab.evaluation.prdc import density_coverage, precision_recall
 from genlab.evaluation.sample_quality import SampleJudge, parse_metrics, real_images
+from genlab.training.acceleration import describe_machine
 
 
 def timed(fn, repeats: int):
@@ -95,6 +96,7 @@ def main() -> None:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if args.train and args.epochs < 1:
         p.error(f"--epochs must be positive, not {args.epochs}")
     torch.set_num_threads(args.threads)

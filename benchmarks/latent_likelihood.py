@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 import genlab
+from genlab.training.acceleration import describe_machine
 
 
 def sampling_rate(run: Path, n: int = 1000, repeats: int = 3) -> float:
@@ -51,6 +52,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     for flag, epochs in (("--vae-epochs", args.vae_epochs), ("--gmm-epochs", args.gmm_epochs)):
         if epochs < 1:
             p.error(f"{flag} must be positive, not {epochs}")

@@ -32,6 +32,7 @@ from PIL import Image
 
 import genlab
 from genlab.data import load_dataset
+from genlab.training.acceleration import describe_machine
 
 INKS = [(220, 40, 40), (40, 160, 60), (40, 70, 220), (240, 200, 30)]
 PAPERS = [(250, 245, 230), (30, 30, 40)]
@@ -65,6 +66,7 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model settings")
     p.add_argument("--out", help="keep the run here (default: a temporary folder)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         p.error(f"--epochs, --batch-size and --lr must be positive, not {args.epochs}, {args.batch_size} and {args.lr}")
     model_settings = genlab.api.settings_from_pairs(args.model, args.set)

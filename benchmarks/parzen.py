@@ -33,6 +33,7 @@ from genlab.data import load_dataset
 from genlab.evaluation.likelihood import headline
 from genlab.evaluation.quality import SampleQuality
 from genlab.evaluation.sample_quality import real_images
+from genlab.training.acceleration import describe_machine
 
 MODELS = {"dynamic": ("gsn", "made", "pixelcnn", "vae"), "none": ("gsn", "realnvp", "ddpm", "vae")}
 METRICS = ("likelihood", "fid", "memorisation", "parzen")
@@ -78,6 +79,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="keep the runs here (default: a temporary folder); a run there trains on")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="genlab-parzen-"))
     for data in args.data:

@@ -52,6 +52,7 @@ from genlab.demo_pokemon import held_out
 from genlab.errors import UserError
 from genlab.evaluation.completion import completion_agreement
 from genlab.runs import Run
+from genlab.training.acceleration import describe_machine
 
 AUTOREGRESSIVE = ("pixelcnn", "gated-pixelcnn", "pixelrnn-row", "pixelrnn-diag", "pixel-lstm")
 OTHERS = {"vae": dict(latent_dim=2, binarize="none"), "dcgan": dict(binarize="none"), "wgan-gp": dict(binarize="none")}
@@ -92,6 +93,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder); runs already there train on")
     p.add_argument("--picture", help="the samples side by side (.png; default: in the runs' folder)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not args.minutes > 0 or not 2 <= args.colours <= 256 or args.threads < 1 or (args.samples or 1) < 1:
         p.error("--minutes must be positive, --colours 2..256, --threads and --samples at least 1")
     if args.data in pokemon.DATA_SETS and not pokemon.cache_path().is_file():

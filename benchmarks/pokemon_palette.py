@@ -49,6 +49,7 @@ from genlab.data.containers.palette import (
     palette_index,
     quantisation_error,
 )
+from genlab.training.acceleration import describe_machine
 
 
 def creature_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -67,6 +68,7 @@ def main() -> None:
     p.add_argument("--picture", help="where to write it (default: a temporary folder; .png)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not (2 <= args.colours <= 256) or args.seeds < 1 or args.iterations < 1 or args.show < 1:
         p.error("--colours must be 2..256, and --seeds, --iterations and --show positive")
     torch.set_num_threads(args.threads)

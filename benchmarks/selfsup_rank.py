@@ -27,6 +27,7 @@ from genlab.evaluation import selfsup
 from genlab.evaluation.quality import SELFSUP, SampleQuality
 from genlab.models.registry import get_model_class
 from genlab.runs import Run
+from genlab.training.acceleration import describe_machine
 
 DEFAULT_DATA = ["mnist", "fashion-mnist"]
 DEFAULT_MODELS = ["vae", "ae", "gmm", "dcgan", "made"]
@@ -111,6 +112,7 @@ def main() -> None:
     p.add_argument("--json", help="also write the rows and correlations to this JSON file")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if any(e < 1 for e in args.epochs):
         p.error("--epochs must be positive")
     if args.samples is not None and args.samples < 2:

@@ -23,6 +23,7 @@ from budget import train_for, training_seconds
 
 import genlab
 from genlab.data.sources.corpora import load_corpus
+from genlab.training.acceleration import describe_machine
 
 
 def two_test_lines(model, data: str) -> tuple[str, str]:
@@ -77,6 +78,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model setting for every run")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not len(args.data) == len(args.minutes) == len(args.epochs) == len(args.iwae_k):
         p.error("give one --minutes, --epochs and --iwae-k per corpus")
     torch.set_num_threads(1)               # small recurrent nets: one thread is the fastest on a CPU

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from genlab.training.acceleration import describe_machine
 
 MAX_SECONDS, MAX_REQUESTS, MAX_CLIENTS = 600, 100_000, 64
 
@@ -282,6 +283,7 @@ def main():
     p.add_argument("--workers", type=int, default=2, help="the server's model threads")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
 
     def go():
         with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ from genlab import modalities
 from genlab.errors import UserError
 from genlab.models.base import make_config
 from genlab.models.registry import get_model_class, model_names
-from genlab.training.acceleration import PRECISIONS, autocast, compile_networks
+from genlab.training.acceleration import PRECISIONS, autocast, compile_networks, describe_machine
 from genlab.training.optim import ManagedOptimizer
 from genlab.training.trainer import resolve_device
 
@@ -238,6 +238,7 @@ def main() -> None:
     p.add_argument("--sample-seconds", type=float, default=5.0, help="about this long a sampling pass (default 5)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     for key in ("threads", "warmup", "steps", "passes", "sample_n", "batch_size", "sample_seconds"):
         if getattr(args, key) is not None and getattr(args, key) <= 0:
             raise UserError(f"--{key.replace('_', '-')} must be positive, not {getattr(args, key)}")

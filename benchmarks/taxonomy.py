@@ -35,6 +35,7 @@ import genlab
 from budget import metrics, train_for, training_seconds
 from genlab.api import settings_from_pairs
 from genlab.models.registry import get_model_class
+from genlab.training.acceleration import describe_machine
 
 NEW = ("nade", "made", "rbm", "realnvp", "glow", "ddpm")
 REFERENCE = ("vae", "pixelcnn", "gmm")            # the lecture's families, for comparison
@@ -61,6 +62,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder); a run there trains on")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     for name in args.models:
         get_model_class(name)
     settings = {name: [] for name in args.models}

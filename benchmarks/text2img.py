@@ -48,6 +48,7 @@ from genlab.data.containers.images import save_grid
 from genlab.evaluation.features import builtin_network
 from genlab.models import get_model_class
 from genlab.models.adversarial.indicators import mean_pairwise_distance
+from genlab.training.acceleration import describe_machine
 
 HOLDOUT = {"digits": "thick 7, thin 3, slanted 4, upright 9, large 2, small 8",
            "clothes": "bright coat, dark t-shirt, wide dress, narrow bag, large sneaker, small pullover"}
@@ -178,6 +179,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not args.minutes > 0 or args.threads < 1 or args.per_class < 1 or args.pairs < 2:
         p.error("--minutes, --threads and --per-class must be positive, --pairs at least 2")
     torch.set_num_threads(args.threads)

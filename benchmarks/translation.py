@@ -42,6 +42,7 @@ from budget import metrics, train_epochs, training_seconds
 
 import genlab
 from genlab.api import settings_from_pairs
+from genlab.training.acceleration import describe_machine
 
 PAIRS = {"pokemon": ("pokemon", "pokemon-shiny"), "digits": ("mnist", "printed-digits")}
 # (heading, figure, width) of each pair's table; a figure is `genlab eval`'s DIRECTION_figure
@@ -75,6 +76,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if (args.epochs is not None and args.epochs < 1) or args.threads < 1:
         p.error("--epochs and --threads must be positive")
     fields = {m: _fields(m) for m in args.models}

@@ -37,6 +37,7 @@ from genlab.data.containers.base import DataInfo
 from genlab.data.containers.batch import Batch
 from genlab.models import get_model_class
 from genlab.models.base import make_config
+from genlab.training.acceleration import describe_machine
 
 
 def train_pixelcnn(ds, seconds: float, batch: int, settings: dict, seed: int = 0):
@@ -84,6 +85,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the vpn run here (default: a temporary folder); a run already there "
                                  "trains on to --minutes")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not args.minutes > 0 or args.threads < 1 or args.pixelcnn_batch < 1:
         p.error("--minutes, --threads and --pixelcnn-batch must be positive")
     torch.set_num_threads(args.threads)

@@ -38,6 +38,7 @@ from genlab.api import settings_from_pairs
 from genlab.data.containers.audio import RATE, AudioInfo
 from genlab.models import get_model_class
 from genlab.models.base import make_config
+from genlab.training.acceleration import describe_machine
 
 
 @torch.no_grad()
@@ -90,6 +91,7 @@ def main() -> None:
     p.add_argument("--out", help="keep the runs here (default: a temporary folder); a run already there "
                                  "trains on to --minutes, and is evaluated and timed again")
     args = p.parse_args()
+    print(f"machine: {describe_machine()}", flush=True)      # beside every figure below
     if not args.minutes > 0 or args.threads < 1 or args.batch < 1 or not args.seconds > 0:
         p.error("--minutes, --threads, --batch and --seconds must be positive")
     torch.set_num_threads(args.threads)

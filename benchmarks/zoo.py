@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -103,11 +102,9 @@ def train(name: str, runs: Path) -> None:
 
 
 def machine() -> str:
-    import torch
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "a CPU") if Path("/proc/cpuinfo").is_file() \
-        else platform.processor()
-    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), 1 thread"
+    """The CPU the zoo's trainings ran on (each on one thread)."""
+    from genlab.training.acceleration import describe_machine
+    return describe_machine() + ", 1 thread"
 
 
 def likelihood(path: Path) -> dict:

@@ -107,3 +107,10 @@ def test_auto_precision_follows_the_hardware_and_is_recorded(tmp_path, capsys):
     if not native:                                            # bf16 on an emulating CPU: kept, and said
         choose_precision(torch.device("cpu"), "bf16")
         assert "emulated" in capsys.readouterr().err
+
+
+def test_the_machine_is_named_with_its_capability():
+    from genlab.training.acceleration import describe_machine, native_bf16
+    said = describe_machine()
+    assert torch.backends.cpu.get_cpu_capability() in said
+    assert ("bfloat16 native" in said) == native_bf16(torch.device("cpu"))[0]

@@ -72,3 +72,20 @@ def compile_networks(model: nn.Module) -> list[str]:
             child.compile()
             names.append(name)
     return names
+
+
+def describe_machine(device: str | torch.device = "cpu") -> str:
+    """The machine a figure was measured on, to print beside it: the GPU's name on CUDA; else the CPU's name,
+    its vector capability and whether bfloat16 is native there."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    import platform
+    from pathlib import Path
+    name = platform.processor() or "a CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        name = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                     if line.startswith("model name")), name)
+    native, _ = native_bf16(device)
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()}; bfloat16 {'native' if native else 'emulated'})"
