@@ -234,7 +234,11 @@ def test_a_loss_that_turns_nan_keeps_the_last_good_checkpoint(capsys, tmp_path, 
     line = error_line(code, "", stderr.splitlines()[-1], "loss became nan", "epoch 2", "checkpoint (epoch 1) is kept")
     assert [ln for ln in stderr.splitlines() if ln.startswith("genlab: error:")] == [line]
 
-    assert snapshot(out) == state["before"]
+    # Epoch 1 intact; config.json gains only the verdict, the step and why it stopped.
+    after = snapshot(out)
+    config = json.loads(after.pop("config.json"))
+    assert config.pop("diverged")["step"] == 7 and config == json.loads(state["before"].pop("config.json"))
+    assert after == state["before"]
     assert [json.loads(r)["epoch"] for r in (out / "metrics.jsonl").read_text().splitlines()] == [1]
     model = genlab.load(out)
     assert model.sample(2).shape == (2, 1, 8, 8)

@@ -167,21 +167,23 @@ class AudioModality(Modality):
     def sample(self, model, n, options, output, generator):
         mine, theirs = self.split_settings(model, options)
         label = mine.get("label")
-        clips = model.sample(n, condition=model.class_condition(label, n), generator=generator, **theirs)
+        condition = model.class_condition(label, n)
+        out = output or "samples.wav"               # the output checked before the clips are drawn
+        each = out.endswith(("/", "\\")) or Path(out).is_dir()
+        if each and not Path(out).is_dir():
+            raise UserError(f"cannot write into {printable(out)}: the folder does not exist")
+        wav, png = (None, None) if each else _paths(out, "-o")
+        clips = model.sample(n, condition=condition, generator=generator, **theirs)
         titles = self._titles(model, n, label)
         rate = model.info.rate
-        out = output or "samples.wav"
-        if out.endswith(("/", "\\")) or Path(out).is_dir():
+        if each:
             folder = Path(out)
-            if not folder.is_dir():
-                raise UserError(f"cannot write into {printable(out)}: the folder does not exist")
             width = len(str(n))
             for i, (clip, title) in enumerate(zip(clips, titles), 1):
                 write_wav(folder / f"sample-{i:0{width}d}.wav", clip, rate)
                 save_picture([clip], folder / f"sample-{i:0{width}d}.png", rate, titles=[title])
             print(f"wrote {n} clips (.wav, and a .png of each) to {folder}")
             return
-        wav, png = _paths(out, "-o")
         write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
         save_picture(clips, png, rate, titles=titles)
         print(f"wrote {wav} ({n} clip{'s' if n != 1 else ''}, {PAUSE:g} s apart) and {png}")
