@@ -111,8 +111,9 @@ def test_complete_draws_completions_beside_the_original(ar_runs, tmp_path, cover
     assert cli("complete", ar_runs["pixelrnn-row"], "--image", digit_png(tmp_path), "--cover", cover,
                "-n", "5", "-o", out, "--threads", "1") == 0
     grid = np.asarray(Image.open(out))
-    # one row: original, covered input, 5 completions; 8×8 digits enlarged 8 times, 1-pixel borders
-    assert grid.shape[0] == (8 + 2) * 8 and grid.shape[1] == (7 * 9 + 1) * 8
+    # one row: original, covered input, 5 completions; 8×8 digits, 1-pixel borders, enlarged 26 times: the
+    # least whole factor that makes the picture's short side 256 px
+    assert grid.shape[0] == (8 + 2) * 26 and grid.shape[1] == (7 * 9 + 1) * 26
 
 
 def test_complete_in_python_keeps_the_top_half(ar_runs):

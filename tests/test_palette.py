@@ -222,7 +222,7 @@ def test_cli_samples_completes_and_shows_data_in_palette_colours(palette_run, ti
     assert cli("complete", palette_run, "--image", tinted / "007.png", "-n", "3", "-o", tmp_path / "c.png",
                "--threads", "1") == 0
     grid = np.asarray(Image.open(tmp_path / "c.png").convert("RGB"))
-    assert grid.shape[:2] == ((8 + 2) * 8, (5 * 9 + 1) * 8)
+    assert grid.shape[:2] == ((8 + 2) * 26, (5 * 9 + 1) * 26)             # 256 px on its short side
     assert png_colours(tmp_path / "c.png") <= palette                        # the original snapped too
     capsys.readouterr()
     assert cli("data", f"folder:{tinted}", "--binarize", "palette:12", "-o", tmp_path / "d.png") == 0

@@ -303,10 +303,13 @@ def test_train_sample_translate_and_eval_a_translator(name, settings, folders, t
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "test_cycle_a_mae" in rows[-1] and "test_cycle_b_mae" in rows[-1]
     # Six rows (A, A→B, A→B→A, B, B→A, B→A→B) of n/6 held-out images (at most the 2 of A's test split),
-    # 12-pixel images with a pixel between them, enlarged 5 times.
-    assert Image.open(run / "samples" / "epoch-0002.png").size == ((2 * 13 + 1) * 5, (6 * 13 + 1) * 5)
+    # 12-pixel images with a pixel between them, enlarged by the least whole factor that makes the picture's
+    # short side 256 px (10, then 19); --scale sets it.
+    assert Image.open(run / "samples" / "epoch-0002.png").size == ((2 * 13 + 1) * 10, (6 * 13 + 1) * 10)
     assert genlab("sample", run, "-n", "6", "-o", tmp_path / "s.png") == 0
-    assert Image.open(tmp_path / "s.png").size == ((1 * 13 + 1) * 5, (6 * 13 + 1) * 5)
+    assert Image.open(tmp_path / "s.png").size == ((1 * 13 + 1) * 19, (6 * 13 + 1) * 19)
+    assert genlab("sample", run, "-n", "6", "--scale", "3", "-o", tmp_path / "s3.png") == 0
+    assert Image.open(tmp_path / "s3.png").size == ((1 * 13 + 1) * 3, (6 * 13 + 1) * 3)
     for direction in ("a2b", "b2a"):
         out = tmp_path / f"{direction}.png"
         assert genlab("translate", run, "--image", next(red.iterdir()), "--direction", direction, "-o", out) == 0

@@ -33,6 +33,8 @@ class ImageSampling:
     label: int | None = option(None, "class to draw (class-conditional models; default: the classes in turn)",
                                low=0, flag="--class")
     nrow: int | None = option(None, "images in a row of the grid", low=1, high=100_000)
+    scale: int | None = option(None, "enlarge every pixel this many times (default: images 64 px tall and the "
+                                     "picture 256 px on its short side)", low=1, high=64)
 
 
 class ImageModality(Modality):
@@ -179,10 +181,11 @@ class ImageModality(Modality):
             options = dict(options)
             run = Run.open(options.pop("run"))
             for key, value in options.items():
-                if key != "nrow" and value not in (None, False):
+                if key not in ("nrow", "scale") and value not in (None, False):
                     self.refuse_setting(model, key)
+            mine, _ = self.split_settings(model, {k: v for k, v in options.items() if k in ("nrow", "scale")})
             images, nrow = self.translations(model, self.reload(run), n)
-            write_grid(images, output or "samples.png", nrow)
+            write_grid(images, output or "samples.png", nrow, mine.get("scale"))
             return
         options = {k: v for k, v in options.items() if k != "run"}
         mine, theirs = self.split_settings(model, options)
@@ -192,11 +195,11 @@ class ImageModality(Modality):
         condition = model.class_condition(mine.get("label"), n)
         if model.condition_kind == "text" and theirs.get("text") is None and not mine.get("nrow"):
             images, nrow, labels = self.caption_rows(model, n, generator, **theirs)
-            print(f"wrote {save_grid(images, output or 'samples.png', nrow=nrow, row_labels=labels)} "
+            print(f"wrote {save_grid(images, output or 'samples.png', nrow, mine.get('scale'), labels)} "
                   f"({len(labels)} example captions, a row each)")
             return
         write_grid(model.sample(n, condition=condition, generator=generator, **theirs), output or "samples.png",
-                   mine.get("nrow"))
+                   mine.get("nrow"), mine.get("scale"))
 
     @staticmethod
     def caption_rows(model, n: int, generator, **settings) -> tuple[torch.Tensor, int, list[str]]:
@@ -386,5 +389,5 @@ def pixels_said(binarize: str) -> str:
             "threshold": "pixels binarised at half grey"}.get(binarize, f"{binarize.replace(':', ' of ')} colours")
 
 
-def write_grid(images: torch.Tensor, output: str, nrow=None) -> None:
-    print(f"wrote {save_grid(images, output, nrow=nrow)}", file=sys.stdout)
+def write_grid(images: torch.Tensor, output: str, nrow=None, scale=None) -> None:
+    print(f"wrote {save_grid(images, output, nrow=nrow, scale=scale)}", file=sys.stdout)

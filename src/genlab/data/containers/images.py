@@ -104,6 +104,9 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
 
 
+MIN_SIDE = 256       # a picture a person opens is at least this many pixels on its short side
+
+
 def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1, scale: int = 1) -> np.ndarray:
     """N×C×H×W (uint8 or float in [0, 1]) to one H'×W'×C uint8 array, rows of `nrow` images."""
     if images.dtype != torch.uint8:
@@ -139,11 +142,12 @@ def label_rows(im: Image.Image, labels: list[str], row_height: float) -> Image.I
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int | None = None,
               row_labels: list[str] | None = None) -> Path:
-    """Write images as one PNG grid, enlarged so that small images stay visible, each row labelled with its
-    `row_labels` entry when given (a text2img grid's captions); written atomically."""
-    h = images.shape[-2]
-    scale = scale or max(1, 64 // h)
-    grid = make_grid(images, nrow=nrow, scale=scale)
+    """Write images as one PNG grid, each row labelled with its `row_labels` entry when given (a text2img
+    grid's captions); written atomically. Enlarged `scale` times, nearest neighbour (pixels stay pixels), by
+    default enough for each image to be 64 px tall and the picture MIN_SIDE px on its short side."""
+    grid = make_grid(images, nrow=nrow)
+    scale = scale or max(1, 64 // images.shape[-2], math.ceil(MIN_SIDE / min(grid.shape[:2])))
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else grid
     im = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     if row_labels:
         im = label_rows(im, row_labels, im.height / len(row_labels))
