@@ -251,3 +251,12 @@ def test_it_trains_on_the_users_captions(tmp_path, capsys):
     refused(capsys, ["sample", out, "--text", "a bright circle", "-o", tmp_path / "s.png"], "'circle'")
     refused(capsys, ["train", "text2img", "--data", f"captions:{tmp_path / 'c.txt'}", "--holdout", "thick 7",
                        "--out", tmp_path / "h"], "holdout")
+
+
+def test_the_explorer_names_the_caption_of_each_row_it_drew(run):
+    from genlab.web import views
+    model = genlab.load(run)
+    shown = views.sample(model, 8, seed=0)
+    assert shown["captions"] == list(model.info.captions) and shown["image"].startswith("data:image/png;base64,")
+    typed = views.sample(model, 4, seed=0, settings={"text": "a thin upright three"})
+    assert "captions" not in typed

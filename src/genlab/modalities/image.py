@@ -22,7 +22,7 @@ from ..data.containers.two_domains import (FOLDER, TwoDomainBatches, TwoDomains,
 from ..errors import UserError
 from ..settings import option
 from .base import Modality
-from .media import png_bytes, write_image
+from .media import Media, png_bytes, write_image
 
 EVAL_BATCH = 256
 MIN_SIDE = 256          # pictures a person opens are enlarged to at least this many pixels across
@@ -244,6 +244,13 @@ class ImageModality(Modality):
         nearest palette colours."""
         c, h, w = model.info.shape
         return self.as_input(model, read_image(value, c, (h, w)).unsqueeze(0))
+
+    def page_sample(self, model, n, generator, condition, settings):
+        """A text-conditioned model given no caption draws its example captions, a row each, and says which."""
+        if model.condition_kind == "text" and settings.get("text") is None:
+            images, per, captions = self.caption_rows(model, n, generator, **settings)
+            return {"image": Media.png(images, nrow=per), "captions": captions}
+        return super().page_sample(model, n, generator, condition, settings)
 
     def page_describe(self, model, limits):
         return {"shape": list(model.info.shape)}        # a cover is painted on it
