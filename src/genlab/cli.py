@@ -356,8 +356,8 @@ def _terminated(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         model_cls = _model_class_from_argv(argv)
         batch = _option_in(argv, "--batch-size") if model_cls is not None else None
@@ -382,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if main_thread and before is not None:  # a caller's own SIGTERM handler comes back (main() as a library)
+            signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

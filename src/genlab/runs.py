@@ -355,19 +355,19 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> GenerativeMode
     """The trained model of a run directory, in eval mode, ready to sample (a run whose training diverged
     says so, once: its weights are its last good checkpoint's)."""
     model = GenerativeModel.from_pretrained(path, device=device)
-    said = diverged(path)
+    try:
+        said = diverged(runconfig.read(zoo.resolve(path) / CONFIG))
+    except UserError:                   # from_pretrained read it a moment ago: it is there and whole
+        said = None
     if said and ("diverged", str(path)) not in _warned:
         _warned.add(("diverged", str(path)))
         print(f"genlab: warning: {printable(str(path))}: {said}", file=sys.stderr, flush=True)
     return model
 
 
-def diverged(path: str | Path) -> str | None:
+def diverged(config: dict) -> str | None:
     """What a run's config.json records of a training that diverged, in words; None for one that did not."""
-    try:
-        d = runconfig.read(zoo.resolve(path) / CONFIG).get("diverged")
-    except UserError:
-        return None
+    d = config.get("diverged")
     if not isinstance(d, dict):
         return None
     return (f"its training diverged at step {d.get('step', '?')} and was stopped; its weights are those of its "

@@ -164,16 +164,15 @@ def latest_samples(page: RunPage, device="cpu") -> tuple[str, str]:
                                             torch.Generator(device=model.device).manual_seed(0))
             except UserError as e:
                 return f'<p class="none">no samples written yet, and none can be drawn ({esc(str(e))})</p>', ""
-            section, thumb = _sample_files(page, sorted(Path(tmp).iterdir()))
-        caption = (f"drawn now from the weights of its latest checkpoint, step {page.trained_steps} (training "
-                   f"writes samples at the end of each epoch)")
-        return section.replace("<figcaption>checkpoint", f"<figcaption>{esc(caption)}: checkpoint", 1), thumb
+            caption = (f"drawn now from the weights of its latest checkpoint, step {page.trained_steps} (training "
+                       f"writes samples at the end of each epoch)")
+            return _sample_files(page, sorted(Path(tmp).iterdir()), caption)
     if not files:
         return '<p class="none">no samples written yet</p>', ""
     return _sample_files(page, [p for p in files if p.stem == files[-1].stem])
 
 
-def _sample_files(page: RunPage, last: list[Path]) -> tuple[str, str]:
+def _sample_files(page: RunPage, last: list[Path], caption: str = "") -> tuple[str, str]:
     parts, thumb = [], ""
     for f in last:
         if f.suffix == ".txt":
@@ -188,7 +187,8 @@ def _sample_files(page: RunPage, last: list[Path]) -> tuple[str, str]:
             parts.append(img(data, "samples of " + page.name, mime=IMAGE_TYPES[f.suffix]))
             thumb = img(data, "samples of " + page.name, width=96, mime=IMAGE_TYPES[f.suffix])
     names = ", ".join(f.name for f in last)
-    return f"<figure>{''.join(parts)}<figcaption>{esc(names)}</figcaption></figure>", thumb
+    said = esc(f"{caption}: {names}" if caption else names)
+    return f"<figure>{''.join(parts)}<figcaption>{said}</figcaption></figure>", thumb
 
 
 def config_html(page: RunPage) -> str:
@@ -225,7 +225,7 @@ def memorisation_html(page: RunPage) -> str:
 def run_section(page: RunPage, device, open_: bool) -> tuple[str, str]:
     samples, thumb = latest_samples(page, device)
     d = page.config.get("data", {})
-    said = diverged(page.run.path)
+    said = diverged(page.config)
     head = (f"{esc(page.cls.name)} · {esc(page.cls.family or '—')} · {esc(str(d.get('spec', '')))} · "
             f"{page.trained}" + (" · diverged" if said else ""))
     body = ((f'<p class="none">{esc(said[0].upper() + said[1:])}.</p>' if said else "")

@@ -68,7 +68,7 @@ class Entry:
             files.append("curves.png")
         out = {"key": self.key, "name": self.path.resolve().name, "data": d.get("spec"),
                "epochs": (self.run.metrics() or [{"epoch": 0}])[-1]["epoch"], "files": files,
-               "diverged": diverged(self.path), **views.describe(self.model)}
+               "diverged": diverged(self.run.config), **views.describe(self.model)}
         if "translate" in self.model.abilities:          # the names of its two domains, a folder by its own name
             parts = split_domains(str(d.get("spec", ""))) or ("A", "B")
             out["domains"] = [Path(part.removeprefix("folder:")).name or part for part in parts]
