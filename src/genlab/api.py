@@ -242,15 +242,15 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
              features: str | None = None, device: str | torch.device = "auto", threads: int | None = None,
              live: bool | None = None) -> list[dict]:
     """The chosen figures of each run on its test split, one dict per run, each also written to RUN/eval.json.
-    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation"."""
-    from .evaluation.quality import SampleQuality
+    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation" (all:
+    every figure the runs' kind of data has)."""
     from .evaluation.sample_quality import METRICS
 
     runs = [Run.open(p) for p in ([runs] if isinstance(runs, (str, Path)) else runs)]
     if not runs:
         raise UserError("name at least one run to evaluate")
     metrics = list(metrics)
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in METRICS and m != "all"]
     if unknown:
         raise UserError(f"unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
     if iwae_k < 0:
@@ -259,15 +259,19 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
     if len(kinds) > 1:
         raise UserError(f"evaluate {' runs and '.join(sorted(kinds))} runs separately: their figures are not alike")
     modality = modalities.of_run(runs[0])
+    if "all" in metrics:
+        metrics = ["likelihood", *modality.sample_metrics]
     wants_quality = bool(set(metrics) - {"likelihood"})
-    if wants_quality and not modality.sample_metrics:
-        raise UserError(f"--metrics {','.join(metrics)}: {modality.name} runs have the likelihood figures only")
+    lacking = [m for m in metrics if m != "likelihood" and m not in modality.sample_metrics]
+    if lacking:
+        has = ", ".join(("likelihood",) + modality.sample_metrics)
+        raise UserError(f"--metrics {lacking[0]}: {modality.name} runs have {has} only")
     translators = [r for r in runs if "translate" in r.model_class.abilities]
     if wants_quality and translators:           # refused before any feature network is trained
         raise UserError(f"--metrics {','.join(metrics)}: {translators[0].config['model']} translates images and "
                         f"draws none of its own; `genlab eval {translators[0].path}` gives its translation figures")
     dev = setup_torch(device, threads)
-    quality = SampleQuality(metrics, samples, features, dev) if wants_quality else None
+    quality = modality.sample_quality(metrics, samples, features, dev) if wants_quality else None
     results = []
     for run in runs:
         model = load(run.path, device=dev)

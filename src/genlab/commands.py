@@ -150,7 +150,7 @@ def cmd_eval(args) -> int:
     if args.plot:
         from .evaluation.plot import check_plot_path
         check_plot_path(args.plot)              # before minutes of sampling, not after
-        if not set(metrics) & {"fid", "prdc"}:
+        if not set(metrics) & {"fid", "prdc", "all"}:
             raise UserError("--plot needs sample metrics: add --metrics prdc,fid (or all)")
     live = None if not args.json else False
     results = api.evaluate(args.runs, metrics, iwae_k=args.iwae_k, samples=args.samples, features=args.features,

@@ -52,8 +52,8 @@ LOWER_IS_BETTER = {"fid", "kid", "modes_kl"}
 
 def parse_metrics(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
-    if "all" in names:
-        return list(METRICS)
+    if "all" in names:                  # every figure the runs' kind of data has (api.evaluate)
+        return ["all"]
     bad = [m for m in names if m not in METRICS]
     if bad or not names:
         raise UserError(f"--metrics takes a comma-separated list of {', '.join(METRICS)} or all, not {text!r}")

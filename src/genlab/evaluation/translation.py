@@ -177,6 +177,36 @@ COLUMNS = [("cycle_mae", "cycle MAE"), ("mae", "MAE"), ("identity_mae", "identit
            ("colour_tv_identity", "identity TV"), ("colour_tv_floor", "floor TV")]
 
 
+def translation_figures(model, ds, as_input: Callable) -> dict:
+    """A translator's figures on the held-out images of both domains: their
+    colours against the target domain's, always; against each image's true counterpart where the two
+    domains name the same images in the same order (their `extra` ids: Pokémon normal and shiny), with the
+    colour map fitted on the training pairs; and their classes where both domains have the same ones,
+    read by genlab's classifier of each domain (trained once and cached)."""
+    from .features import builtin_network
+
+    a, b = ds.a, ds.b
+    paired = (a.extra.get("train_ids") is not None and a.extra.get("train_ids") == b.extra.get("train_ids")
+              and a.extra.get("test_ids") == b.extra.get("test_ids"))
+    labelled = (a.test_y is not None and b.test_y is not None and len(a.class_names) > 1
+                and a.class_names == b.class_names)
+    readers = {}
+    if labelled:
+        for name, domain in (("a", a), ("b", b)):
+            net = builtin_network(domain, model.device)
+            readers[name] = lambda x, net=net: net(x)[1]
+    out = {}
+    for d, (src, dst) in {"a2b": (a, b), "b2a": (b, a)}.items():
+        translated = translate_all(lambda x, d=d: model.translate(x, d), src.test_x, as_input)
+        figures = direction_figures(
+            translated, src.test_x, dst.train_x, dst.test_x,
+            truth=dst.test_x if paired else None,
+            colour_map=fit_colour_map(src.train_x, dst.train_x) if paired else None,
+            reader=readers.get(d[-1]), source_reader=readers.get(d[0]), labels=src.test_y if labelled else None)
+        out.update({f"{d}_{k}": v for k, v in figures.items()})
+    return out
+
+
 def format_table(results: list[dict]) -> str:
     """One row per run and direction: the figures of `direction_figures` (keys DIRECTION_figure in each
     result) and the round trip's error (cycle_a_mae for a2b, cycle_b_mae for b2a)."""

@@ -34,7 +34,9 @@ class Modality:
     page_settings: ClassVar[tuple[str, ...]] = ()
     sample_count: ClassVar[int] = 64                 # what `genlab sample` draws without -n
     views: ClassVar[tuple[str, ...]] = ()            # the `genlab explore` views it has
-    sample_metrics: ClassVar[bool] = False           # sample-quality figures besides the likelihood
+    # The sample-quality figures `genlab eval --metrics` gives for it besides the likelihood (names from
+    # evaluation.sample_quality.METRICS); `sample_quality` builds what computes them.
+    sample_metrics: ClassVar[tuple[str, ...]] = ()
     # What the pages show of a run of this kind beyond a class picker and samples: the explorer's panels
     # (name, what a model needs for it) and the report's views (title, view, needs). A need is an ability
     # (`decode`, `complete`...) or "class" for a class-conditional model. web/ draws them by name.
@@ -114,6 +116,11 @@ class Modality:
     # ---- figures ----
     def likelihood(self, model, run, ds, *, iwae_k: int, live) -> dict:
         raise NotImplementedError
+
+    def sample_quality(self, metrics: list[str], samples: int | None, features: str | None, device):
+        """What judges this kind's samples for `genlab eval`: an object whose report(model, pictures, data_hash,
+        ds, binarize, live) gives a run's figures (pictures: the folder its figure pictures go to)."""
+        raise NotImplementedError(f"{self.name} has no sample-quality figures")
 
     def baseline_nats(self, model, ds, test) -> float | None:
         """The per-example NLL a model must beat (each dimension on its own), on the test batches; None

@@ -20,6 +20,7 @@ from ..data.containers.palette import in_palette, snap
 from ..data.containers.two_domains import (FOLDER, TwoDomainBatches, TwoDomains, load_two_domains,  # noqa: F401
                                            split_domains, two_domains)
 from ..errors import UserError
+from ..evaluation.sample_quality import SAMPLE_METRICS
 from ..settings import option
 from .base import Modality
 from .media import Media, png_bytes, write_image
@@ -46,7 +47,7 @@ class ImageModality(Modality):
                  "captions:FILE or A+B")
     data_options = ("size", "binarize")
     SampleSettings = ImageSampling
-    sample_metrics = True               # FID, precision/recall, modes, memorisation: evaluation/quality.py
+    sample_metrics = SAMPLE_METRICS     # FID, precision/recall, modes, memorisation: evaluation/quality.py
     train_sizes = {"digits": 1438, "printed-digits": 8000, "mnist": 8000, "fashion-mnist": 60000, "pokemon": 665,
                    "pokemon-20": 665, "pokemon-shiny": 665}
     views = ("grid", "interpolate", "style")
@@ -344,35 +345,12 @@ class ImageModality(Modality):
         return out
 
     def translation_figures(self, model, ds) -> dict:
-        """A translator's figures on the held-out images of both domains (evaluation/translation.py): their
-        colours against the target domain's, always; against each image's true counterpart where the two
-        domains name the same images in the same order (their `extra` ids: Pokémon normal and shiny), with the
-        colour map fitted on the training pairs; and their classes where both domains have the same ones,
-        read by genlab's classifier of each domain (trained once and cached)."""
-        from ..evaluation import translation as tr
-        from ..evaluation.features import builtin_network
+        from ..evaluation.translation import translation_figures
+        return translation_figures(model, ds, lambda u8: self.as_input(model, u8))
 
-        a, b = ds.a, ds.b
-        paired = (a.extra.get("train_ids") is not None and a.extra.get("train_ids") == b.extra.get("train_ids")
-                  and a.extra.get("test_ids") == b.extra.get("test_ids"))
-        labelled = (a.test_y is not None and b.test_y is not None and len(a.class_names) > 1
-                    and a.class_names == b.class_names)
-        readers = {}
-        if labelled:
-            for name, domain in (("a", a), ("b", b)):
-                net = builtin_network(domain, model.device)
-                readers[name] = lambda x, net=net: net(x)[1]
-        out = {}
-        for d, (src, dst) in {"a2b": (a, b), "b2a": (b, a)}.items():
-            translated = tr.translate_all(lambda x, d=d: model.translate(x, d), src.test_x,
-                                          lambda u8: self.as_input(model, u8))
-            figures = tr.direction_figures(
-                translated, src.test_x, dst.train_x, dst.test_x,
-                truth=dst.test_x if paired else None,
-                colour_map=tr.fit_colour_map(src.train_x, dst.train_x) if paired else None,
-                reader=readers.get(d[-1]), source_reader=readers.get(d[0]), labels=src.test_y if labelled else None)
-            out.update({f"{d}_{k}": v for k, v in figures.items()})
-        return out
+    def sample_quality(self, metrics, samples, features, device):
+        from ..evaluation.quality import SampleQuality
+        return SampleQuality(metrics, samples, features, device)
 
     def describe_run(self, model, run, ds) -> dict:
         binarize = run.config["data"]["binarize"]
