@@ -45,6 +45,7 @@ from genlab.data import load_dataset
 from genlab.data.captions.batches import split_captions, token_ids
 from genlab.data.captions.grammar import HIGH, LOW, MID, parse_holdout, scheme_for
 from genlab.data.containers.images import save_grid
+from genlab.evaluation.class_agreement import caption, draw, pair_agreement, read
 from genlab.evaluation.features import builtin_network
 from genlab.models import get_model_class
 from genlab.models.adversarial.indicators import mean_pairwise_distance
@@ -61,36 +62,10 @@ def trained(model: str, data: str, out: Path, args, settings: dict) -> Path:
                      seed=args.seed, threads=torch.get_num_threads(), live=False, device=args.device, **settings)
 
 
-def draw(model, n: int, seed: int, condition) -> torch.Tensor:
-    return model.sample(n, condition=condition, generator=torch.Generator(device=model.device).manual_seed(seed))
-
-
-def read(network, images: torch.Tensor) -> torch.Tensor:
-    return network(images)[1].argmax(1).cpu()
-
-
 def share(hits: torch.Tensor) -> tuple[float, float]:
     """A share and its standard error."""
     p, n = float(hits.float().mean()), len(hits)
     return p, (p * (1 - p) / max(n, 1)) ** 0.5
-
-
-def caption(scheme, label: int, attribute: int, level: int, rng: random.Random) -> str:
-    levels = [MID] * len(scheme.attributes)
-    levels[attribute] = level
-    return scheme.caption(label, levels, rng)
-
-
-def agreement(model, scheme, label: int, attribute: int, n: int, seed: int, rng) -> float:
-    """Share of same-noise pairs whose attribute is ordered as "high" vs "low" captions say (ties count half)."""
-    vocab = model.info.vocab
-    high = draw(model, n, seed, token_ids(vocab, [caption(scheme, label, attribute, HIGH, rng) for _ in range(n)],
-                                         model.device))
-    low = draw(model, n, seed, token_ids(vocab, [caption(scheme, label, attribute, LOW, rng) for _ in range(n)],
-                                        model.device))
-    measure = scheme.attributes[attribute].measure
-    h, lo = measure(high.cpu()), measure(low.cpu())
-    return float(((h > lo).double() + 0.5 * (h == lo).double()).mean())
 
 
 @torch.no_grad()
@@ -130,7 +105,7 @@ def measure_runs(t2i, cgan, ds, args, out: Path) -> dict:
     held_pairs = {(c, a) for c, a, _ in held}
     per_attribute = {}
     for a, attribute in enumerate(scheme.attributes):
-        figures = [agreement(t2i, scheme, k, a, args.pairs, args.seed + 7 * k, rng)
+        figures = [pair_agreement(t2i, scheme, k, a, args.pairs, args.seed + 7 * k, rng)
                    for k in range(ds.num_classes) if (k, a) not in held_pairs]
         mean = sum(figures) / len(figures)
         se = (sum((f - mean) ** 2 for f in figures) / max(len(figures) - 1, 1) / len(figures)) ** 0.5

@@ -260,3 +260,16 @@ def test_the_explorer_names_the_caption_of_each_row_it_drew(run):
     assert shown["captions"] == list(model.info.captions) and shown["image"].startswith("data:image/png;base64,")
     typed = views.sample(model, 4, seed=0, settings={"text": "a thin upright three"})
     assert "captions" not in typed
+
+
+def test_eval_gives_its_class_and_attribute_agreement(run, capsys):
+    """The figures the text2img benchmark measured, from `genlab eval` (their values are for the benchmark's
+    trained runs; two tiny epochs here): the captions of held-out images read against their classes, and
+    each attribute's same-noise pairs over the classes whose combination training said (not thick 7)."""
+    assert run_cli("eval", run, "--metrics", "classes", "--samples", "200", "--json", "--threads", "1") == 0
+    r = json.loads(capsys.readouterr().out)
+    assert 0 <= r["class_agreement"] <= 1 and r["class_samples"] == 200 and r["class_chance"] == 0.1
+    assert set(r["attribute_agreement"]) == {a.name for a in scheme_for(genlab.data.load_dataset("digits")).attributes}
+    assert all(0 <= m <= 1 and se >= 0 for m, se in r["attribute_agreement"].values())
+    assert run_cli("eval", run, "--metrics", "classes", "--samples", "200", "--threads", "1") == 0
+    assert "attribute agreement" in capsys.readouterr().out

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..progress import Progress
 from .features import builtin_network, selfsup_network, torchscript_network
-from .sample_quality import FEATURE_METRICS, SAMPLE_BATCH, SampleJudge, default_samples, draw_samples, within_floor
+from .sample_quality import (FEATURE_METRICS, SAMPLE_BATCH, SampleJudge, _subset, bootstrap_indices, default_samples,
+                             draw_samples, within_floor)
 
 
 SELFSUP = "selfsup"      # --features selfsup: genlab's self-supervised network, on labelled data too
@@ -52,7 +53,30 @@ class SampleQuality:
                 out.update(chain_mixing(model, judge.network, binary=model.info.pixels == "binary"))
             else:
                 out.setdefault("skipped", {})["mixing"] = f"{model.name} draws independent samples, not a chain"
+        if "classes" in self.metrics:      # a conditional model's own draws, asked for each class
+            self._classes(model, ds, judge, out)
         out["seconds"]["sampling"] = round(sampling, 2)
         floor = judge.floor_row()
         return {**out, "feature_network": judge.network.name if judge.network else None,
                 "data_reference": judge.data_row(), "data_floor": floor, "within_floor": within_floor(out, floor)}
+
+    @staticmethod
+    def _classes(model, ds, judge: SampleJudge, out: dict) -> None:
+        """The class agreement into `out` (or why not, into its skipped), and the classifier's reading of the
+        held-out images (the figure's ceiling) into the data's own row."""
+        from .class_agreement import MAX_SAMPLES, class_figures, real_agreement
+        if judge.ref_probs is None or ds.test_y is None:
+            figures = {"skipped": {"classes": "the feature network gives no class probabilities"
+                                   if ds.test_y is not None else "the data have no class labels"}}
+        else:
+            figures = class_figures(model, ds, judge.network, bootstrap_indices, min(judge.n, MAX_SAMPLES),
+                                    binary=model.info.pixels == "binary")
+        out.setdefault("skipped", {}).update(figures.pop("skipped", {}))
+        if not out["skipped"]:
+            del out["skipped"]
+        out.update(figures)
+        ref = judge.data_row()
+        if "class_agreement" in figures and "class_agreement" not in ref:
+            idx = _subset(len(ds.test_x), judge.n, 1)
+            ref["class_agreement"] = real_agreement(judge.network, judge.test,
+                                                    ds.test_y if idx is None else ds.test_y[idx])

@@ -33,9 +33,9 @@ from .modes import inception_score, mode_coverage
 from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
 
-SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing")
+SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing", "classes")
 METRICS = ("likelihood",) + SAMPLE_METRICS
-FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is", "mixing"}
+FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is", "mixing", "classes"}
 CLASS_FIGURES = {"modes": "modes_covered", "is": "inception_score"}   # they need class probabilities
 SAMPLE_BATCH = 250
 BOOTSTRAP = 100          # resamples for every `<key>_std`

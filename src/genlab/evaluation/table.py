@@ -64,9 +64,9 @@ QUALITY_ALL = [("fid", "FID", "{:.2f}"), ("kid", "KID×10³", None), ("precision
            ("modes_covered", "modes", None), ("modes_kl", "KL(modes)", "{:.3f}"), ("inception_score", "IS", "{:.2f}"),
            ("memorisation_ratio", "NN ratio", "{:.3f}"), ("copy_excess", "copies", "{:+.3f}"),
            ("data_copying_ct", "C_T", "{:.1f}"),
-           ("parzen_nats", "Parzen", "{:.1f}"), ("mixing_label_changes_per_100", "changes/100", "{:.1f}"),
+           ("class_agreement", "class agr.", "{:.3f}"), ("parzen_nats", "Parzen", "{:.1f}"), ("mixing_label_changes_per_100", "changes/100", "{:.1f}"),
            ("mixing_classes_visited", "visited", "{:.1f}"), ("mixing_autocorr_lag10", "autocorr@10", "{:.2f}")]
-OPTIONAL = {"parzen_nats", "mixing_label_changes_per_100", "mixing_classes_visited", "mixing_autocorr_lag10"}
+OPTIONAL = {"class_agreement", "parzen_nats", "mixing_label_changes_per_100", "mixing_classes_visited", "mixing_autocorr_lag10"}
 WITHIN_FLOOR = "≈"
 
 
@@ -94,14 +94,15 @@ def _quality_cell(r: dict, key: str, fmt, marked=(), compared=()) -> str:
 
 def _skipped(results: list[dict]) -> list[str]:
     """Why figures asked for were not computed (mode coverage and IS need a classifier of the data's classes)."""
-    names = {"modes": "modes and KL(modes)", "is": "IS", "mixing": "mixing"}
+    names = {"modes": "modes and KL(modes)", "is": "IS", "mixing": "mixing", "classes": "class agreement"}
     reasons: dict[str, list[str]] = {}
     for r in results:
         for metric, why in (r.get("skipped") or {}).items():
             if names.get(metric, metric) not in reasons.setdefault(why, []):
                 reasons[why].append(names.get(metric, metric))
     return [f"{' and '.join(which)} not computed ({why})"
-            + (": they need a classifier of the data's classes." if which != ["mixing"] else ".")
+            + (": they need a classifier of the data's classes." if set(which) & {"IS", "modes and KL(modes)"}
+               else ".")
             for why, which in reasons.items()]
 
 
@@ -145,6 +146,14 @@ def format_quality(results: list[dict]) -> list[str]:
                "z-score (well below 0: closer to the training images than new images are, copies or blurs; "
                "above 0: farther).")
     out += [f"{r['name']}: {r['memorisation_verdict']}" for r in results if r.get("memorisation_verdict")]
+    if any("class_agreement" in r for r in results):
+        chance = next(r["class_chance"] for r in results if "class_chance" in r)
+        out.append(f"class agr.: the share of samples drawn for a class (class-conditional: the classes in turn; "
+                   f"captions: those of held-out images) that the classifier reads as that class (chance "
+                   f"{chance:.3f}); (test images): its reading of real held-out images, the ceiling.")
+    out += [f"{r['name']}: attribute agreement " + ", ".join(f"{a} {m:.3f}±{se:.3f}" for a, (m, se) in
+            r["attribute_agreement"].items()) + " (same-noise pairs drawn under its high and low words, ordered as "
+            "they say; 0.5: the words do nothing; ± over the classes)" for r in results if r.get("attribute_agreement")]
     if any("parzen_nats" in r for r in results):
         out.append("Parzen: the Parzen-window NLL the GAN and GSN papers reported, in nats per image: a kernel on "
                    "the samples (binarised: keep each pixel or flip it with ε; 8-bit: a Gaussian, + D·log 256), "
