@@ -22,9 +22,10 @@ them) are the ceiling of "read the same": what the classifier makes of real fram
 among them.
 
 The frames' Fréchet distance, in the same classifier's features of whole frames (enlarged as the digits
-are): the drawn frames against the true future frames of the test clips not continued (at the same
-frames ahead), and the real-versus-real floor: the true futures of the continued clips, judged alike.
-Its `_std` is the bootstrap's over the continued clips (their frames resampled together).
+are): the drawn frames against the true future frames (at the same frames ahead) of other test clips (as
+many again, at least REFERENCE where the split holds them), and the real-versus-real floor: the true
+futures of the continued clips, judged alike. Its `_std` is the bootstrap's over the continued clips
+(their frames resampled together).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from torch.nn import functional as F
 
 from ..data.containers.video import strip_picture
 from ..errors import UserError
+from ..printable import printable
 from ..progress import Progress
 from . import fid as fidmod
 from .digits import find_digits, match
@@ -47,6 +49,7 @@ from .sample_quality import BOOTSTRAP, bootstrap_indices
 CLIPS = 100              # clips continued by default
 AHEAD = 10               # frames drawn after the context by default (fewer where the clips end sooner)
 CLIP_BATCH = 100         # clips drawn together: a pixel's step costs nearly the same for 1 clip or 100
+REFERENCE = 200          # test clips, at least, whose true futures the drawn frames are compared with
 SHOWN = 6                # clips in the picture
 MIN_SIDE = 256           # the picture's short side at least
 
@@ -68,7 +71,7 @@ class ContinuationQuality:
             truth = self.digits(ds)
             if truth is None:
                 raise UserError(f"--metrics {','.join(self.metrics)}: these figures read the two mnist digits of "
-                                f"moving-mnist clips; {ds.name} holds clips of no known digits")
+                                f"moving-mnist's clips, and the clips of {printable(ds.name)} hold no known digits")
             bar = lambda total, label: Progress(total, label, unit="img", live=live)  # noqa: E731
             self.judges[data_hash] = DigitJudge(ds, truth, builtin_network(truth.mnist, self.device, bar))
         return self.judges[data_hash]
@@ -94,7 +97,8 @@ class ContinuationQuality:
             out["continuation"] = judge.continuation(clips, drawn, c)
             out["continuation"]["picture"] = str(write_picture(pictures / "continuations.png", clips, drawn, c))
         if "fid" in self.metrics:
-            out.update(judge.frame_fid(drawn, truth, ds.clips("test", range(n, total))[:, c:c + ahead].float()))
+            others = range(n, min(total, n + max(n, REFERENCE)))
+            out.update(judge.frame_fid(drawn, truth, ds.clips("test", others)[:, c:c + ahead].float()))
         return out
 
 
@@ -256,9 +260,9 @@ def write_picture(path: Path, clips: torch.Tensor, drawn: torch.Tensor, context:
     rows = []
     ahead = drawn.shape[1]
     for clip, new in zip(clips[:SHOWN].numpy(), drawn[:SHOWN].numpy()):
-        given = [clip[t] for t in range(context)]
+        given, true = list(clip[:context]), list(clip[context:context + ahead])
         rows.append((given + list(new), ["context"] * context + ["model"] * ahead))
-        rows.append((given + [clip[t] for t in range(context, context + ahead)], ["context"] * context + ["truth"] * ahead))
+        rows.append((given + true, ["context"] * context + ["truth"] * ahead))
     h = clips.shape[2]
     scale = max(2, math.ceil(MIN_SIDE / (len(rows) * h)))
     return strip_picture(path, rows, group=2, scale=scale)
