@@ -114,7 +114,7 @@ def test_the_true_future_reads_the_same_and_sits_where_the_truth_is_while_copyin
         assert row["model_read_same"] == 1 and row["model_position_error"] == pytest.approx(0, abs=1e-12)
         assert row["copy_position_error"] == pytest.approx(2 * k)          # each digit moved 2 px a frame
         assert row["better_position_error"] == "model" and row["model_digits_found"] == 2
-    assert out["beats_copying"]["position_error"] == 5
+    assert out["beats_copying_at"]["position_error"] == [1, 2, 3, 4, 5]
     assert out["truth_read_as_labels"] is None
 
 

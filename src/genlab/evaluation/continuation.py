@@ -3,11 +3,10 @@
 The first test clips (CLIPS unless --samples says) are given their first C frames (the run's context) and
 the model draws the next F (AHEAD, or fewer where the clips end sooner), a frame at a time for every clip
 together; a frame is drawn pixel by pixel, so these defaults keep a 32×32 model's evaluation to a minute or
-two on one CPU thread. For each frame
-ahead k = 1…F, in the drawn frame and in the true one the digits are found (evaluation/digits.py) and
-read by genlab's classifier of the mnist digits the clips were made of (each digit's crop enlarged to the
-classifier's size, nearest neighbour: the clips' digits are binary); each true digit is matched by place
-to a drawn one, and per clip:
+two on one CPU thread. For each frame ahead k = 1…F, in the drawn frame and in the true one the digits are
+found (evaluation/digits.py) and read by genlab's classifier of the mnist digits the clips were made of
+(each digit's crop enlarged to the classifier's size, nearest neighbour: the clips' digits are binary);
+each true digit is matched by place to a drawn one, and per clip:
 
 - read the same: the share of true digits whose drawn digit the classifier reads as it reads the true one;
 - position error: the distance between the centroids of each true digit and its drawn one, in pixels of
@@ -17,9 +16,9 @@ to a drawn one, and per clip:
 
 Beside them, the same for copying the last given frame (what a model that has learnt no motion does): the
 table says, per frame ahead, which of the two is better beyond twice the standard error of their paired
-difference over clips. The truth's own readings against the digits' classes (known where the data keep
-them) are the ceiling of "read the same": what the classifier makes of real frames, overlapping digits
-among them.
+difference over clips (placing: the model nearer than the frame's centre too, else it follows no digit).
+The truth's own readings against the digits' classes (known where the data keep them) are the ceiling of
+"read the same": what the classifier makes of real frames, overlapping digits among them.
 
 The frames' Fréchet distance, in the same classifier's features of whole frames (enlarged as the digits
 are): the drawn frames against the true future frames (at the same frames ahead) of other test clips (as
@@ -171,11 +170,14 @@ class DigitJudge:
                     row[f"{who}_{key}"], row[f"{who}_{key}_se"] = _mean_se(figs[who][:, k])
                 row[f"better_{key}"] = better(figs["model"][:, k], figs["copy"][:, k], higher)
             row["centre_position_error"], row["centre_position_error_se"] = _mean_se(error["centre"][:, k])
+            if row["better_position_error"] == "model" and better(error["model"][:, k], error["centre"][:, k],
+                                                                   False) != "model":
+                row["better_position_error"] = "even"      # nearer than copying only as noise is: it follows no digit
             rows.append(row)
         out = {"clips": n, "context": context, "frames_ahead": ahead, "per_frame_ahead": rows,
                "reader": self.network.name, "digit_side": self.truth.side,
-               "beats_copying": {key: sum(1 for _ in _leading(rows, f"better_{key}"))
-                                 for key in ("read_same", "position_error")}}
+               "beats_copying_at": {key: [row["ahead"] for row in rows if row[f"better_{key}"] == "model"]
+                                    for key in ("read_same", "position_error")}}
         out.update(self.ceiling(truth, n, ahead, context))
         return out
 
@@ -235,14 +237,6 @@ def better(model: np.ndarray, copy: np.ndarray, higher: bool) -> str:
     return "model" if mean > 2 * se else "copy" if mean < -2 * se else "even"
 
 
-def _leading(rows: list[dict], key: str):
-    """The rows from the first frame ahead on where the model is better, up to the first where it is not."""
-    for row in rows:
-        if row[key] != "model":
-            return
-        yield row
-
-
 def _mean_se(values: np.ndarray) -> tuple[float | None, float | None]:
     v = torch.as_tensor(values, dtype=torch.float64)
     v = v[torch.isfinite(v)]
@@ -286,9 +280,9 @@ def format_table(results: list[dict]) -> str:
             widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(head)]
             lines += ["  " + "  ".join(x.rjust(w) for x, w in zip(row, widths))
                       for row in [head, ["-" * w for w in widths]] + cells]
-            beats = c["beats_copying"]
-            lines.append(f"the model beats copying for {_frames(beats['read_same'])} ahead at reading and "
-                         f"{_frames(beats['position_error'])} ahead at placing the digits")
+            beats = c["beats_copying_at"]
+            lines.append(f"frames ahead where the model beats copying: at reading the digits "
+                         f"{_ks(beats['read_same'])}; at placing them {_ks(beats['position_error'])}")
             lines.append("the truth read as its digits' classes (the ceiling of read the same): "
                          + (_cell(c, "truth_read_as_labels") if c.get("truth_read_as_labels") is not None
                             else f"none ({c.get('truth_read_as_labels_note', 'no classes kept')})"))
@@ -307,7 +301,7 @@ def format_table(results: list[dict]) -> str:
                     "its standard error over clips; px: the distance between their centroids; copy: the last given "
                     "frame copied; centre: every digit placed at the frame's centre (what noise spread over the frame "
                     "scores); better: model against copy, beyond twice the standard error of their paired difference, "
-                    "else even")
+                    "else even (placing: the model nearer than the centre too)")
     if any("frame_fid" in r for r in results):
         note.append("frame FID: single frames in the classifier's features, ± the bootstrap's deviation over clips")
     note = "; ".join(note) + f". Reader: {reader}"
@@ -321,5 +315,12 @@ def _cell(d: dict, key: str, digits: int = 3) -> str:
     return f"{value:.{digits}f}" + (f"±{se:.{digits}f}" if se is not None else "")
 
 
-def _frames(k: int) -> str:
-    return "no frame" if k == 0 else f"{k} frame{'s' if k != 1 else ''}"
+def _ks(ks: list[int]) -> str:
+    """Frames ahead as runs: "1–3, 5", or "none"."""
+    runs = []
+    for k in ks:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in runs) or "none"
