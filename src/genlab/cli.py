@@ -228,7 +228,7 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
     p.add_argument("--samples", type=_positive(int, "--samples", MAX_SAMPLES),
                    help="samples drawn per run for sample metrics, and real images they are compared with "
                         "(default: half the training split, at most 10,000; video: held-out clips continued, "
-                        "default 50)")
+                        "default 100)")
     p.add_argument("--features", metavar="PATH|selfsup",
                    help="feature network saved as TorchScript (images N×C×H×W in [0, 1] → features N×D, or "
                         "(features, logits)), or selfsup: genlab's self-supervised network (SimCLR) of the run's "
