@@ -242,8 +242,8 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
              features: str | None = None, device: str | torch.device = "auto", threads: int | None = None,
              live: bool | None = None) -> list[dict]:
     """The chosen figures of each run on its test split, one dict per run, each also written to RUN/eval.json.
-    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation" (all:
-    every figure the runs' kind of data has)."""
+    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation"; for video,
+    "continuation" and "fid" (of single frames) (all: every figure the runs' kind of data has)."""
     from .evaluation.sample_quality import METRICS
 
     runs = [Run.open(p) for p in ([runs] if isinstance(runs, (str, Path)) else runs)]
@@ -283,7 +283,7 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
             result.update(modality.likelihood(model, run, ds, iwae_k=iwae_k, live=live))
         if quality is not None:           # a zoo run's pictures go to the temporary folder, never into genlab
             pictures = Path(tempfile.mkdtemp(prefix=f"genlab-{run.path.name}-")) if run.shipped else run.path
-            result.update(quality.report(model, pictures, d.get("hash"), ds, d["binarize"], live))
+            result.update(quality.report(model, pictures, d.get("hash"), ds, d.get("binarize"), live))
         if not run.shipped:
             write_json(run.path / "eval.json", result)
         results.append(result)

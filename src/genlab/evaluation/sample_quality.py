@@ -34,7 +34,7 @@ from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
 
 SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing", "classes")
-METRICS = ("likelihood",) + SAMPLE_METRICS
+METRICS = ("likelihood",) + SAMPLE_METRICS + ("continuation",)     # continuation: video's (continuation.py)
 FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is", "mixing", "classes"}
 CLASS_FIGURES = {"modes": "modes_covered", "is": "inception_score"}   # they need class probabilities
 SAMPLE_BATCH = 250

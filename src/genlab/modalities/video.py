@@ -57,7 +57,7 @@ class VideoModality(Modality):
     SampleSettings = VideoSampling
     page_settings = ("frames",)
     sample_count = 4
-    sample_metrics = False
+    sample_metrics = ("continuation", "fid")     # held-out clips continued, read by the mnist classifier
     train_sizes = {name: size[2] for name, size in moving_mnist.SIZES.items()}
     views = ()
     panels = (("continue", ()),)                                  # a held-out clip continued
@@ -242,6 +242,16 @@ class VideoModality(Modality):
                         f"views to explore")
 
     # ---- figures ----
+    def sample_quality(self, metrics, samples, features, device):
+        from ..evaluation.continuation import ContinuationQuality
+        return ContinuationQuality(metrics, samples, features, device, digits=self.digits)
+
+    @staticmethod
+    def digits(ds):
+        """What is known of a data set's test digits (their size, classes and places); None for clips of no
+        known digits (the user's own)."""
+        return moving_mnist.test_digits(ds.name) if "digit_side" in ds.extra and ds.name in BUILT_IN else None
+
     def baseline_nats(self, model, ds, test):
         """Each pixel on its own, nats per test clip over the scored frames."""
         if model.likelihood_kind == "none":
@@ -286,12 +296,19 @@ class VideoModality(Modality):
                 "context_frames": info.context, "scored_frames": info.predicted, "test_clips": ds.count("test")}
 
     def format_table(self, results):
-        return self.figure_table(
-            results, COLUMNS,
-            "exact NLL of the frames after the context, each given all before it, nats per frame ± its standard "
-            "error over test clips; baselines fitted to the training split: copy = each pixel as in the frame "
-            "before, flipped with a fitted probability (one for on pixels, one for off); indep. = each pixel on "
-            "its own.")
+        quality = any("continuation" in r or "frame_fid" in r for r in results)
+        parts = []
+        if not quality or any(k in r for r in results for k, _ in COLUMNS[2:]):
+            parts.append(self.figure_table(
+                results, COLUMNS,
+                "exact NLL of the frames after the context, each given all before it, nats per frame ± its standard "
+                "error over test clips; baselines fitted to the training split: copy = each pixel as in the frame "
+                "before, flipped with a fitted probability (one for on pixels, one for off); indep. = each pixel on "
+                "its own."))
+        if quality:
+            from ..evaluation.continuation import format_table
+            parts.append(format_table(results))
+        return "\n\n".join(parts)
 
 
 COLUMNS = [("run", "run"), ("data", "data"), ("nll_nats_per_frame", "nats/frame"),

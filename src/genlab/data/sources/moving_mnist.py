@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ...errors import UserError
+from ..containers.base import ImageDataset
 from ..containers.video import VideoDataset, pack
 from . import mnist
 
@@ -93,16 +95,22 @@ def halve(digits: np.ndarray) -> np.ndarray:
     return np.rint(blocks).astype(np.uint8)
 
 
-def make_split(digits: np.ndarray, n: int, seed: int, side: int, progress: Progress | None = None,
-               done: int = 0, total: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n binary clips (packed, see video.pack) of two of `digits` each, and which digits (n×2 indices)."""
+def placements(count: int, n: int, seed: int, side: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which of `count` digits each of n clips holds (n×2 indices), and their boxes' top rows and left columns
+    in every frame (each n×2×FRAMES): the draws of the split with this seed."""
     rng = np.random.RandomState(seed)
-    d = digits.shape[1]
-    which = rng.randint(0, len(digits), size=(n, DIGITS))
+    which = rng.randint(0, count, size=(n, DIGITS))
     ys, xs = trajectories(rng, n * DIGITS)
     free = side - d
     tops = (free * ys).astype(np.int64).reshape(n, DIGITS, FRAMES)
     lefts = (free * xs).astype(np.int64).reshape(n, DIGITS, FRAMES)
+    return which, tops, lefts
+
+
+def make_split(digits: np.ndarray, n: int, seed: int, side: int, progress: Progress | None = None,
+               done: int = 0, total: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n binary clips (packed, see video.pack) of two of `digits` each, and which digits (n×2 indices)."""
+    which, tops, lefts = placements(len(digits), n, seed, side, digits.shape[1])
     bits = []
     for i in range(0, n, CHUNK):
         j = min(n, i + CHUNK)
@@ -154,4 +162,29 @@ def load(name: str, progress: Progress | None = None) -> VideoDataset:
         licence=mnist.LICENCE,
         split=(f"{len(train)} train clips of mnist's training digits / {len(test)} test clips of its test digits "
                f"only, drawn with seeds {SEEDS['train']} and {SEEDS['test']}"),
-        extra={"cache": str(path)})
+        extra={"cache": str(path), "digit_side": d})
+
+
+@dataclass(frozen=True)
+class TestDigits:
+    """What is known of a data set's test clips' digits, for judging continued clips."""
+    side: int                      # a digit's box in the frames, in pixels
+    mnist: ImageDataset            # the digits the clips were cut from (genlab's classifier of them reads them)
+    labels: np.ndarray | None      # each test clip's two digits' classes, N×2 (None: not known)
+    centres: np.ndarray | None     # each digit's box centre (row, column) in every frame, N×2×T×2
+
+
+def test_digits(name: str) -> TestDigits:
+    """The test clips' digits of `name`, drawn again from its seeds: their classes and places are known
+    where the cache holds these very draws (made from this mnist)."""
+    side, d, _, n_test = SIZES[name]
+    digits = mnist.load()
+    which, tops, lefts = placements(len(digits.test_x), n_test, SEEDS["test"], side, d)
+    try:
+        with np.load(cache_path(name)) as z:
+            same = np.array_equal(z["test_digits"], which) and str(z["mnist_hash"]) == digits.content_hash()
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        same = False
+    if not same:
+        return TestDigits(d, digits, None, None)
+    return TestDigits(d, digits, digits.test_y.numpy()[which], np.stack([tops, lefts], -1) + (d - 1) / 2)
