@@ -401,6 +401,22 @@ def test_a_read_only_file_system(capsys, trained, tmpfs):
     error_line(2, *capsys.readouterr(), "s.png", "Read-only file system")
 
 
+def test_a_read_only_run_is_evaluated_and_a_read_only_cache_is_one_line(capsys, trained, tmpfs, monkeypatch):
+    run = Path(shutil.copytree(trained, tmpfs / "run"))
+    (tmpfs / "cache").mkdir()
+    assert subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], capture_output=True).returncode == 0
+    before = snapshot(tmpfs)
+    # The figures printed, a line saying none is kept; nothing written.
+    assert run_cli("eval", run, "--iwae-k", "0") == 0
+    out, err = capsys.readouterr()
+    assert "nelbo" in out.lower() or "ELBO" in out
+    assert "read-only: its figures are printed, not kept" in err and "Traceback" not in err
+    # A cache that cannot be written is named before any data set is built into it.
+    monkeypatch.setenv("GENLAB_CACHE", str(tmpfs / "cache"))
+    refused(capsys, ["data", "fetch", "moving-mnist-32"], "cannot write into the cache", "GENLAB_CACHE")
+    assert snapshot(tmpfs) == before
+
+
 def test_a_full_disk_keeps_the_last_checkpoint(trained, tmpfs):
     run = Path(shutil.copytree(trained, tmpfs / "run"))
     # Fill the file system but for 48 KiB: the history fits, a checkpoint (over 100 KiB) does not.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -279,12 +280,17 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
         d = run.config["data"]
         result = {"run": str(run.path), "model": model.name, "data": d["spec"], "data_hash": d.get("hash"),
                   **modality.describe_run(model, run, ds), "epochs": (run.metrics() or [{"epoch": 0}])[-1]["epoch"]}
+        # A zoo run, or a run this user may not write, keeps nothing: its pictures go to a temporary folder.
+        keeps = not run.shipped and os.access(run.path, os.W_OK | os.X_OK)
+        if not run.shipped and not keeps:
+            print(f"genlab: {run.path} is read-only: its figures are printed, not kept in its eval.json",
+                  file=sys.stderr)
         if "likelihood" in metrics:
             result.update(modality.likelihood(model, run, ds, iwae_k=iwae_k, live=live))
-        if quality is not None:           # a zoo run's pictures go to the temporary folder, never into genlab
-            pictures = Path(tempfile.mkdtemp(prefix=f"genlab-{run.path.name}-")) if run.shipped else run.path
+        if quality is not None:
+            pictures = run.path if keeps else Path(tempfile.mkdtemp(prefix=f"genlab-{run.path.name}-"))
             result.update(quality.report(model, pictures, d.get("hash"), ds, d.get("binarize"), live))
-        if not run.shipped:
+        if keeps:
             write_json(run.path / "eval.json", result)
         results.append(result)
     return results

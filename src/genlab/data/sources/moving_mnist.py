@@ -122,6 +122,7 @@ def make_split(digits: np.ndarray, n: int, seed: int, side: int, progress: Progr
 
 
 def fetch(name: str, progress: Progress | None = None) -> Path:
+    mnist.writable_cache()                  # before minutes of drawing clips
     """Make the data set from the mnist digits (fetching mnist first if need be) and cache it; its path."""
     side, d, n_train, n_test = SIZES[name]
     digits = mnist.load()
@@ -131,7 +132,6 @@ def fetch(name: str, progress: Progress | None = None) -> Path:
     train, train_which = make_split(train_digits, n_train, SEEDS["train"], side, progress, 0, n_train + n_test)
     test, test_which = make_split(test_digits, n_test, SEEDS["test"], side, progress, n_train, n_train + n_test)
     path = cache_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:      # a file object, so numpy does not append .npz to the name

