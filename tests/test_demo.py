@@ -16,8 +16,14 @@ def test_the_demo_writes_its_pictures_and_table_beside_a_folder_in_use(tmp_path,
     assert sorted(p.name for p in (tmp_path / "demo-out").iterdir()) == ["mine.txt"]
     for name in ("samples-vae.png", "ae-vs-vae.png", "latent-grid-vae-2d.png", "cvae-by-class.png", "comparison.txt"):
         assert (out / name).is_file(), name
+    # It opens with the zoo's pictures, as shipped.
+    from genlab import zoo
+    for name in zoo.names():
+        for picture in zoo.card(name)["pictures"]:
+            assert (out / "zoo" / f"{name}-{picture}").read_bytes() == zoo.resolve(f"zoo:{name}/{picture}").read_bytes()
     results = {r["model"] + r["run"][-3:]: r for r in json.loads((out / "comparison.json").read_text())}
     assert len(results) == 5 and all("fid" in r for r in results.values())
+    assert "class_agreement" in results["cvaevae"] and "class_agreement" not in results["vaevae"]   # all metrics
     assert "FID" in (out / "comparison.txt").read_text() and "(training images)" in capsys.readouterr().out
 
 
