@@ -3,10 +3,20 @@ log, CI, `| tee`) a plain line at least every PLAIN_EVERY seconds while it runs 
 long step is never silent and the log stays readable."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
-PLAIN_EVERY = 10.0      # seconds between the plain lines written where the output is not a terminal
+
+def _every() -> float:
+    """Seconds between plain lines: GENLAB_PROGRESS_SECONDS (a log that wants more or fewer), else 10."""
+    try:
+        return min(max(float(os.environ.get("GENLAB_PROGRESS_SECONDS", "")), 0.1), 3600.0)
+    except ValueError:
+        return 10.0
+
+
+PLAIN_EVERY = _every()     # seconds between the plain lines written where the output is not a terminal
 
 
 def fmt_time(s: float) -> str:

@@ -60,7 +60,8 @@ def draw_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     fig.tight_layout()
     out = out or run_dir / "curves.png"
     try:        # whole or not at all; a full disk or a folder it may not write is one line, no file left
-        write_atomic(out, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+        # at least 256 px on the short side, as every picture a person opens (one row of curves: 2.8 in)
+        write_atomic(out, lambda tmp: fig.savefig(tmp, dpi=max(90, -(-256 // (2.8 * rows))), format="png"))
     finally:
         plt.close(fig)
     return out
