@@ -138,10 +138,16 @@ def agreement(predicted: torch.Tensor, labels: torch.Tensor) -> tuple[float, flo
 # ---- everything, for a translator and its two domains ----------------------------------------------
 
 @torch.no_grad()
-def translate_all(translate: Callable, images: torch.Tensor, as_input: Callable) -> torch.Tensor:
+def translate_all(translate: Callable, images: torch.Tensor, as_input: Callable, label: str = "translating") \
+        -> torch.Tensor:
     """Translations of uint8 images, in batches: `as_input` turns uint8 into the model's input."""
-    return torch.cat([translate(as_input(chunk)).cpu() for chunk in images.split(BATCH)]) if len(images) else \
-        torch.zeros(0, *images.shape[1:])
+    from .. import progress
+    out, done = [], 0
+    for chunk in images.split(BATCH):
+        out.append(translate(as_input(chunk)).cpu())
+        done += len(chunk)
+        progress.tick(label, done, len(images), "img")
+    return torch.cat(out) if out else torch.zeros(0, *images.shape[1:])
 
 
 def direction_figures(translated: torch.Tensor, inputs, target_train, target_test, *, truth=None,
@@ -190,14 +196,16 @@ def translation_figures(model, ds, as_input: Callable) -> dict:
               and a.extra.get("test_ids") == b.extra.get("test_ids"))
     labelled = (a.test_y is not None and b.test_y is not None and len(a.class_names) > 1
                 and a.class_names == b.class_names)
+    from ..progress import Progress
     readers = {}
     if labelled:
         for name, domain in (("a", a), ("b", b)):
-            net = builtin_network(domain, model.device)
+            net = builtin_network(domain, model.device, lambda total, label: Progress(total, label, unit="img"))
             readers[name] = lambda x, net=net: net(x)[1]
     out = {}
     for d, (src, dst) in {"a2b": (a, b), "b2a": (b, a)}.items():
-        translated = translate_all(lambda x, d=d: model.translate(x, d), src.test_x, as_input)
+        translated = translate_all(lambda x, d=d: model.translate(x, d), src.test_x, as_input,
+                                   f"translating {src.name} ({d})")
         figures = direction_figures(
             translated, src.test_x, dst.train_x, dst.test_x,
             truth=dst.test_x if paired else None,
