@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from ..data.containers.audio import (LENGTH, PREFIX, RATE, AudioBatches, AudioInfo, check_length,
-                                     fit_length, mulaw_decode, mulaw_encode, resample)
-from ..data.containers.audio_files import join_with_pauses, load_folder, read_wav, save_picture, write_wav
+                                     fit_length, mulaw_decode, mulaw_encode, resample, to_float)
+from ..data.containers.audio_files import (join_with_pauses, load_folder, picture_png, read_wav, save_picture,
+                                           write_wav)
 from ..data.sources import notes, spoken_digits
 from ..errors import UserError
 from ..printable import printable
@@ -56,6 +57,7 @@ class AudioModality(Modality):
     views = ()
     page_limit, page_count = "clips", 2
     sample_view = ("audio", "New clips from the model: press play.")
+    panels = (("complete_sound", ("complete",)),)        # a clip's end covered, drawn again and heard beside it
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
@@ -199,7 +201,11 @@ class AudioModality(Modality):
         path = Path(value).expanduser()
         if not path.is_file():
             raise UserError(f"sound file {printable(value)} does not exist")
-        x, rate = read_wav(path)
+        return self.as_input(model, *read_wav(path))
+
+    @staticmethod
+    def as_input(model, x: np.ndarray, rate: int) -> torch.Tensor:
+        """A waveform at `rate` as the model sees data (read_input's conversion)."""
         x, _ = fit_length(resample(x, rate, model.info.rate), model.info.length)
         return mulaw_encode(torch.from_numpy(np.ascontiguousarray(x))).unsqueeze(0).to(model.device)
 
@@ -207,20 +213,60 @@ class AudioModality(Modality):
         """`genlab complete`: the user's clip, its end covered and drawn n times; one WAV (the clip, then each
         completion, half a second apart) and the picture of them."""
         codes = self.read_input(model, value)
+        wav, png = _paths(output or "completion.wav", "-o")        # checked before the clips are drawn
+        condition = None if label is None else torch.full((n,), label, dtype=torch.long, device=model.device)
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        start, clips = self.completions(model, codes, cover, n, g, condition)
+        rate = model.info.rate
+        write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
+        save_picture(clips, png, rate, titles=_completion_titles(start, rate, n), mark=start / rate)
+        print(f"wrote {wav} (the clip, then {n} completion{'s' if n != 1 else ''}) and {png}")
+
+    @staticmethod
+    def completions(model, codes, cover: str, n: int, generator, condition) -> tuple[int, list]:
+        """(the samples kept, [the clip, then n completions]): codes (1×T) with the end `cover` names drawn."""
         t = codes.shape[1]
         start = t - cover_samples(cover, t, model.info.rate)
         mask = torch.arange(t, device=model.device) >= start
-        condition = None if label is None else torch.full((n,), label, dtype=torch.long, device=model.device)
-        g = torch.Generator(device=model.device).manual_seed(seed)
-        drawn = model.complete(codes.expand(n, -1), mask, condition=condition, generator=g)
-        clips = [mulaw_decode(codes[0])] + list(drawn)
+        drawn = model.complete(codes.expand(n, -1), mask, condition=condition, generator=generator)
+        return start, [mulaw_decode(codes[0])] + list(drawn)
+
+    # ---- the explorer's pages ----
+    def page_describe(self, model, limits):
+        info = model.info
+        return {**super().page_describe(model, limits),
+                "sound": {"rate": info.rate, "length": info.length, "seconds": info.seconds,
+                          "upload_seconds": limits["sound_seconds"]}}
+
+    def page_examples(self, model, ds, domain="a"):
+        """The held-out test clips (int16 N×T)."""
+        if domain != "a":
+            raise UserError(f"{model.name} models one data set: domain {str(domain)[:20]} is a translator's")
+        return ds.test_x
+
+    def page_input(self, model, ds, i, domain="a"):
+        """Test clip i through the very path an uploaded file takes."""
+        return self.as_input(model, to_float(super().page_input(model, ds, i, domain)).numpy(), ds.rate)
+
+    def page_read(self, model, file, limits):
+        """An uploaded WAV file, of at most limits["sound_seconds"]."""
+        with self.reading_upload():
+            x, rate = read_wav(file)
+        most = limits["sound_seconds"]
+        if len(x) > most * rate:
+            raise UserError(f"the upload lasts {len(x) / rate:.1f} s: the explorer takes sound of at most {most:g} s "
+                            f"(the model hears the first {model.info.seconds:g} s of it)")
+        return self.as_input(model, x, rate)
+
+    def page_complete(self, model, x, cover, n, generator, condition):
+        """The clip as the model hears it and n completions, to play, with their picture (the line marks where
+        the model starts drawing) and the samples kept."""
+        start, clips = self.completions(model, x, cover, n, generator, condition)
         rate = model.info.rate
-        titles = [f"the clip (the model is given its first {start / rate:.3g} s)"] + \
-                 [f"completion {i + 1}" for i in range(n)]
-        wav, png = _paths(output or "completion.wav", "-o")
-        write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
-        save_picture(clips, png, rate, titles=titles)
-        print(f"wrote {wav} (the clip, then {n} completion{'s' if n != 1 else ''}) and {png}")
+        return {"original": Media.wav(clips[0], rate), "completions": [Media.wav(c, rate) for c in clips[1:]],
+                "picture": Media(picture_png(clips, rate, _completion_titles(start, rate, n), start / rate),
+                                 "image/png"),
+                "kept": start, "kept_seconds": start / rate, "covered_seconds": (len(clips[0]) - start) / rate}
 
     # ---- figures ----
     def baseline_nats(self, model, ds, test):
@@ -303,6 +349,10 @@ def cover_samples(spec: str, length: int, rate: int = RATE) -> int:
     if m and m.group(2) == "s" and 0 < float(m.group(1)):
         return min(length, max(1, round(float(m.group(1)) * rate)))
     raise UserError(f"--cover must be {COVERS}, not {spec!r}")
+
+
+def _completion_titles(start: int, rate: int, n: int) -> list[str]:
+    return [f"the clip (the model is given its first {start / rate:.3g} s)"] + [f"completion {i + 1}" for i in range(n)]
 
 
 def _paths(output: str, what: str) -> tuple[Path, Path]:
