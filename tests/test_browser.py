@@ -2,7 +2,7 @@
 a `genlab serve` this module starts, and the report opened from disk. A person's moves: a slider moved, a
 class picked, two lines submitted, an image uploaded, painted over and completed pixel by pixel, an image
 uploaded and translated there and back, generated sound ready to play, a held-out clip continued, a sound
-clip's end covered and completed (and bad uploads refused).
+clip's end covered and completed (and bad uploads refused), a slow request's progress shown while it runs.
 
 Set GENLAB_SCREENSHOTS=DIR to keep a screenshot of each page there."""
 import base64
@@ -37,9 +37,15 @@ SHOTS = os.environ.get("GENLAB_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return {p.name: p for p in tiny_runs(tmp_path_factory.mktemp("browsed"),
-                                         ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet",
-                                          "ddpm"))}
+    import genlab
+    root = tmp_path_factory.mktemp("browsed")
+    out = {p.name: p for p in tiny_runs(root, ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet",
+                                               "ddpm"))}
+    # A diffusion of 1000 timesteps, so that sampling at 1000 DDIM steps takes seconds: a slow request.
+    out["slow-ddpm"] = genlab.train("ddpm", "digits", root / "slow-ddpm", epochs=1, samples=8, threads=1, quiet=True,
+                                    channels=8, mults=(1,), timesteps=1000, bound_timesteps=5, sample_steps=10,
+                                    batch_size=256).path
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -318,3 +324,21 @@ def test_completing_a_sound_clip_keeps_its_start_and_refuses_bad_uploads(page, s
     page.wait_for_function("() => document.querySelector('#complete_sound-status').textContent.startsWith('the first')")
     assert page.inner_text("#complete_sound-clips figcaption >> nth=0") == "tone.wav, as the model hears it"
 
+
+def test_a_slow_request_shows_its_progress_in_the_page_while_it_runs(page, server):
+    # 1000 DDIM steps of a diffusion of 1000 timesteps: seconds on one thread, reported step by step.
+    open_run(page, server, "slow-ddpm")
+    page.wait_for_function("() => document.querySelector('#sample-image') && document.querySelector('#sample-image').src")
+    before = src(page, "#sample-image")
+    page.fill("#sample-steps", "1000")
+    page.click("#sample-go")
+    # Progress appears in the panel before the answer: a bar past its start, the loop named, and the old samples.
+    page.wait_for_function(f"""() => {{
+        const bar = document.querySelector('#sample-status progress');
+        return bar && bar.value > 0 && bar.max === 1000 && document.querySelector('#sample-image').src === {before!r};
+    }}""", timeout=60_000)
+    said = page.inner_text("#sample-status")
+    assert said.startswith("denoising (DDIM steps): ") and " / 1,000 (" in said
+    shot(page, "explorer-ddpm-progress")
+    page.wait_for_function(f"() => document.querySelector('#sample-image').src !== {before!r}", timeout=120_000)
+    assert page.inner_text("#sample-status") == "" and page.locator("#sample-status progress").count() == 0
