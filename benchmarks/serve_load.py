@@ -2,7 +2,8 @@
 
 Starts `genlab serve RUN ... --port 0` as its own process, then sends requests of every kind the runs'
 panels offer — samples (images, lines, sound, clips), a decoded code, an interpolation, lines between two
-lines, a test input, a streamed completion, a translation there and back, a held-out clip continued — and
+lines, a test input, a streamed completion, a sound clip completed, a translation there and back, a held-out
+clip continued — and
 the page, the run list and a run's file, from several client threads at once,
 until a count or a time is reached (both bounded). It reports requests/s, the median and 95th-percentile
 latency of each kind, every failure, and the server's resident memory (VmRSS) after a warm-up round and
@@ -125,6 +126,10 @@ def request_kinds(url: str) -> list[tuple]:
             kinds.append(("complete", "POST", base + "complete",
                           lambda label=label: {"input": {"test": random.randrange(20)}, "mask": "bottom-half",
                                                "seed": random.randrange(10**6), **label()}))
+        if "complete_sound" in panels:
+            kinds.append(("complete_sound", "POST", base + "complete_sound",
+                          lambda label=label: {"input": {"test": 0}, "cover": {"fraction": random.uniform(0.1, 0.5)},
+                                               "n": 2, "seed": random.randrange(10**6), **label()}))
         if "translate" in panels:
             kinds.append(("translate", "POST", base + "translate",
                           lambda: {"input": {"test": random.randrange(20), "domain": random.choice("ab")},

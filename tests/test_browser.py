@@ -1,12 +1,16 @@
 """The explorer and the report in a real browser: headless Chromium (Debian's) driven by Playwright against
 a `genlab serve` this module starts, and the report opened from disk. A person's moves: a slider moved, a
 class picked, two lines submitted, an image uploaded, painted over and completed pixel by pixel, an image
-uploaded and translated there and back, generated sound ready to play, a held-out clip continued.
+uploaded and translated there and back, generated sound ready to play, a held-out clip continued, a sound
+clip's end covered and completed (and bad uploads refused), a slow request's progress shown while it runs.
 
 Set GENLAB_SCREENSHOTS=DIR to keep a screenshot of each page there."""
+import base64
+import io
 import os
 import shutil
 import sys
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +37,15 @@ SHOTS = os.environ.get("GENLAB_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return {p.name: p for p in tiny_runs(tmp_path_factory.mktemp("browsed"),
-                                         ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet",
-                                          "ddpm"))}
+    import genlab
+    root = tmp_path_factory.mktemp("browsed")
+    out = {p.name: p for p in tiny_runs(root, ("vae", "cvae", "pixelcnn", "sentence-vae", "cyclegan", "vpn", "wavenet",
+                                               "ddpm"))}
+    # A diffusion of 1000 timesteps, so that sampling at 1000 DDIM steps takes seconds: a slow request.
+    out["slow-ddpm"] = genlab.train("ddpm", "digits", root / "slow-ddpm", epochs=1, samples=8, threads=1, quiet=True,
+                                    channels=8, mults=(1,), timesteps=1000, bound_timesteps=5, sample_steps=10,
+                                    batch_size=256).path
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +254,91 @@ def test_the_report_opens_from_disk_with_nothing_fetched(browser, runs, tmp_path
     page.click(".index a >> nth=3")         # hashchange fires after the click returns: wait for it, briefly
     page.wait_for_function("document.getElementById('run-3').querySelector('details').open", timeout=10_000)
     context.close()
+
+
+def wav_samples(url: str) -> np.ndarray:
+    """The 16-bit samples of a WAV data URL, as the page received it."""
+    assert url.startswith("data:audio/wav;base64,")
+    with wave.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def write_tone(path, seconds: float, rate: int = 8000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((8000 * np.sin(np.arange(int(seconds * rate)) * 2 * np.pi * 300 / rate)).astype("<i2").tobytes())
+
+
+def test_completing_a_sound_clip_keeps_its_start_and_refuses_bad_uploads(page, server, tmp_path):
+    open_run(page, server, "wavenet")
+    assert page.locator("#panel-complete_sound").count() == 1        # from the modality's declared panel
+    page.select_option("#class-pick", "1")                           # the class picker chooses the class drawn
+    page.fill("#complete_sound-cover", "40")                         # the last 40% of test clip 0
+    page.fill("#complete_sound-n", "3")
+    page.click("#complete_sound-go")
+    page.wait_for_selector("#complete_sound-completion-3[src^='data:audio/wav']", timeout=60_000)
+    original = wav_samples(src(page, "#complete_sound-original"))
+    drawn = [wav_samples(src(page, f"#complete_sound-completion-{i}")) for i in (1, 2, 3)]
+    kept = int(page.get_attribute("#complete_sound-clips", "data-kept"))
+    assert len(original) == 200 and kept == 120                      # 60% of the 200 samples kept
+    for clip in drawn:
+        assert len(clip) == 200 and np.array_equal(clip[:kept], original[:kept])     # the kept part, sample for sample
+        assert not np.array_equal(clip[kept:], original[kept:])                      # the rest drawn by the model
+    assert src(page, "#complete_sound-picture").startswith("data:image/png")
+    assert page.inner_text("#complete_sound-status").startswith("the first 0.015 s kept, the last 0.01 s drawn")
+    durations = page.evaluate("""() => Promise.all(Array.from(document.querySelectorAll('#complete_sound-clips audio')).map(
+        a => a.readyState >= 1 ? a.duration : new Promise((ok, fail) => {
+          a.addEventListener('loadedmetadata', () => ok(a.duration));
+          a.addEventListener('error', () => fail('unplayable'));
+          a.load();
+        })))""")
+    assert durations == [pytest.approx(200 / 8000, abs=1e-3)] * 4
+    shot(page, "explorer-wavenet-completion")
+
+    # Seconds instead of a share; then an upload of the user's own, heard as the model hears it.
+    page.select_option("#complete_sound-unit", "seconds")
+    assert page.input_value("#complete_sound-cover") == "0.01"       # the same 40% of the 0.025 s clip
+    write_tone(tmp_path / "tone.wav", 0.5, rate=16000)
+    page.set_input_files("#complete_sound-upload", str(tmp_path / "tone.wav"))
+    page.wait_for_function("() => document.querySelector('#complete_sound-original').closest('figure')"
+                           ".textContent.startsWith('tone.wav')", timeout=60_000)
+    uploaded = wav_samples(src(page, "#complete_sound-original"))
+    assert not np.array_equal(uploaded, original) and len(uploaded) == 200
+    first = wav_samples(src(page, "#complete_sound-completion-1"))
+    assert np.array_equal(first[:120], uploaded[:120])
+
+    # Bad uploads: each one clear line in the page, and the panel goes on.
+    (tmp_path / "notes.wav").write_text("plain text, not sound " * 20)
+    write_tone(tmp_path / "long.wav", 11.0)                          # past the explorer's 10 s
+    for name, words in (("notes.wav", "the upload cannot be read as sound (not a PCM WAV file"),
+                        ("long.wav", "the upload lasts 11.0 s: the explorer takes sound of at most 10 s")):
+        page.set_input_files("#complete_sound-upload", str(tmp_path / name))
+        page.wait_for_function(f"() => document.querySelector('#complete_sound-status').textContent.startsWith({words!r})")
+        status = page.locator("#complete_sound-status")
+        assert "\n" not in status.inner_text() and "bad" in status.get_attribute("class")
+    shot(page, "explorer-wavenet-bad-upload")
+    page.click("#complete_sound-go")                                 # a refused upload is not kept: the last good one is
+    page.wait_for_function("() => document.querySelector('#complete_sound-status').textContent.startsWith('the first')")
+    assert page.inner_text("#complete_sound-clips figcaption >> nth=0") == "tone.wav, as the model hears it"
+
+
+def test_a_slow_request_shows_its_progress_in_the_page_while_it_runs(page, server):
+    # 1000 DDIM steps of a diffusion of 1000 timesteps: seconds on one thread, reported step by step.
+    open_run(page, server, "slow-ddpm")
+    page.wait_for_function("() => document.querySelector('#sample-image') && document.querySelector('#sample-image').src")
+    before = src(page, "#sample-image")
+    page.fill("#sample-steps", "1000")
+    page.click("#sample-go")
+    # Progress appears in the panel before the answer: a bar past its start, the loop named, and the old samples.
+    page.wait_for_function(f"""() => {{
+        const bar = document.querySelector('#sample-status progress');
+        return bar && bar.value > 0 && bar.max === 1000 && document.querySelector('#sample-image').src === {before!r};
+    }}""", timeout=60_000)
+    said = page.inner_text("#sample-status")
+    assert said.startswith("denoising (DDIM steps): ") and " / 1,000 (" in said
+    shot(page, "explorer-ddpm-progress")
+    page.wait_for_function(f"() => document.querySelector('#sample-image').src !== {before!r}", timeout=120_000)
+    assert page.inner_text("#sample-status") == "" and page.locator("#sample-status progress").count() == 0

@@ -105,7 +105,7 @@ def test_each_model_gets_the_panels_its_declarations_give(server):
     assert panels["pixelcnn"] == ["sample", "complete"]
     assert panels["cyclegan"] == ["translate"]          # it draws nothing without an image: no sample panel
     assert panels["vpn"] == ["sample", "continue"]
-    assert panels["wavenet"] == ["class", "sample"]
+    assert panels["wavenet"] == ["class", "sample", "complete_sound"]
     assert panels["ddpm"] == ["sample", "trajectory"]
     if "sentence-vae" in panels:
         assert panels["sentence-vae"] == ["sample", "sentences"]
@@ -127,6 +127,8 @@ def test_panels_follow_declarations_not_names():
     assert views.panels(Declared()) == ["code", "interpolate", "translate"]
     Declared.modality, Declared.abilities, Declared.condition_kind = "video", (), "none"
     assert views.panels(Declared()) == ["sample", "continue"]
+    Declared.modality, Declared.abilities = "audio", ("complete",)
+    assert views.panels(Declared()) == ["sample", "complete_sound"]
 
 
 def test_a_decoded_code_is_the_models_own_decoding(server, runs):
@@ -382,6 +384,62 @@ def test_a_sound_models_samples_are_playable_wav(server, runs):
         assert np.abs(pcm - clip.numpy() * 32767).max() <= 0.5 + 1e-3       # the model's own clip, to the level
     assert post(server, "wavenet", "sample", {"n": views.LIMITS["clips"] + 1})[0] == 400
     assert post(server, "wavenet", "sample", {"label": 2})[0] == 400
+
+
+def wav_pcm(url: str) -> np.ndarray:
+    assert url.startswith("data:audio/wav;base64,")
+    with wave.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def wav_url(seconds: float, rate: int = 8000) -> str:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((3000 * np.sin(np.arange(int(seconds * rate)) / 5)).astype("<i2").tobytes())
+    return "data:audio/wav;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def test_a_sound_clips_completion_is_the_models_own_and_every_bound_holds(server, runs):
+    status, body = post(server, "wavenet", "complete_sound", {"input": {"test": 0}, "cover": {"fraction": 0.25},
+                                                              "n": 2, "seed": 4, "label": 1})
+    assert status == 200 and body["kept"] == 150 and body["count"] == 1 and len(body["completions"]) == 2
+    assert body["picture"].startswith("data:image/png;base64,")
+    model, audio = genlab.load(runs["wavenet"]), modalities.get("audio")
+    x = audio.page_input(model, audio.reload(Run.open(runs["wavenet"]), warn=False), 0)
+    start, clips = audio.completions(model, x, "25%", 2, torch.Generator().manual_seed(4), model.class_condition(1, 2))
+    assert start == 150
+    for url, clip in zip([body["original"], *body["completions"]], clips):
+        assert np.abs(wav_pcm(url) - clip.numpy() * 32767).max() <= 0.5 + 1e-3       # the model's own, to the level
+    # Seconds instead of a share, and an upload of the user's own, heard as the model hears it.
+    status, body = post(server, "wavenet", "complete_sound", {"input": {"file": wav_url(0.1)}, "cover": {"seconds": 0.005},
+                                                              "label": 0})
+    assert status == 200 and body["kept"] == 160 and len(body["completions"]) == 2
+    bad = [({"n": 0}, "n must be"), ({"n": views.LIMITS["clips"] + 1}, "n must be"), ({"cover": {"fraction": 0}}, "more than 0"),
+           ({"cover": {"fraction": 1.5}}, "fraction must be"), ({"cover": {"seconds": 11}}, "seconds must be"),
+           ({"cover": "50%"}, "cover must be"), ({"cover": {"fraction": 0.5, "seconds": 1}}, "cover must be"),
+           ({"label": 2}, "label must be"), ({"input": {"test": 1}}, "test must be"),
+           ({"input": {"file": "data:audio/wav;base64," + base64.b64encode(b"not sound " * 20).decode()}},
+            "the upload cannot be read as sound (not a PCM WAV file"),
+           ({"input": {"file": wav_url(10.5)}}, "the upload lasts 10.5 s: the explorer takes sound of at most 10 s")]
+    for extra, words in bad:
+        status, answer = post(server, "wavenet", "complete_sound", {"label": 0, **extra})
+        assert status == 400 and words in answer["error"], (extra, answer)
+    assert post(server, "pixelcnn", "complete_sound", {})[0] == 400          # an image model has no such panel
+
+
+def test_a_requests_progress_is_asked_by_its_ticket(server):
+    url = server["url"]
+    assert json.loads(request(url, "GET", "/api/progress/no-such-ticket")[1]) == {"state": "none"}
+    assert request(url, "GET", "/api/progress/bad")[0] == 404
+    status, payload, _ = request(url, "POST", f"/api/run/{server['keys']['vae']}/sample", {"n": 2},
+                                 headers={"X-Genlab-Ticket": "no good"})
+    assert status == 400 and "x-genlab-ticket" in json.loads(payload)["error"]
+    status, _, _ = request(url, "POST", f"/api/run/{server['keys']['vae']}/sample", {"n": 2},
+                           headers={"X-Genlab-Ticket": "a-good-ticket"})
+    assert status == 200 and json.loads(request(url, "GET", "/api/progress/a-good-ticket")[1]) == {"state": "none"}
 
 
 def test_the_page_stays_responsive_while_a_model_works(server):

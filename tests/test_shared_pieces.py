@@ -115,3 +115,23 @@ def test_a_grid_with_row_labels_writes_each_label_beside_its_row(tmp_path):
     bands = np.array_split(margin, 3, axis=0)       # one band per row of the grid
     assert all((band < 128).any() for band in bands)
     assert (b[:, b.shape[1] - a.shape[1]:] == a).all()   # the grid itself unchanged
+
+
+def test_a_watched_thread_hands_every_step_to_its_watcher_and_other_threads_stay_apart():
+    import io
+    import threading
+
+    from genlab import progress
+    seen, elsewhere = [], []
+    with progress.watched(lambda *step: seen.append(step)):
+        progress.tick("drawing sound samples", 1, 3, "sample")           # silent: no command shows it
+        bar = progress.Progress(4, "building tones", unit="clip", stream=io.StringIO(), live=False)
+        bar.update(2, items=2)
+        other = threading.Thread(target=lambda: progress.tick("another request", 1, 9))
+        with progress.watched(lambda *step: elsewhere.append(step)):
+            other.start()
+            other.join()
+    progress.tick("after", 1, 2)                                         # no watcher any more
+    assert seen == [("drawing sound samples", 1, 3, "sample"), ("building tones", 0, 4, "clip"),
+                    ("building tones", 2, 4, "clip")]
+    assert elsewhere == []                                               # the other thread's step is its own

@@ -1,10 +1,12 @@
 """A progress bar for long work: position, figures, rate and time left. Live on a terminal; otherwise (a
 log, CI, `| tee`) a plain line at least every PLAIN_EVERY seconds while it runs and one when it ends, so a
-long step is never silent and the log stays readable."""
+long step is never silent and the log stays readable. The same steps reach whoever `watched` the thread
+they run on (the explorer, which shows a request's progress in its page)."""
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 
@@ -33,6 +35,7 @@ class Progress:
         self.start = self.last = time.perf_counter()
         self.first = done              # already done when the bar starts (a resumed epoch): not in the rate
         self.done, self.items, self.figures = done, 0, {}
+        _report(label, done, self.total, unit)
 
     def line(self) -> str:
         elapsed = time.perf_counter() - self.start
@@ -50,6 +53,7 @@ class Progress:
         self.done += n
         self.items += items
         self.figures.update(figures)
+        _report(self.label, self.done, self.total, self.unit)
         now = time.perf_counter()
         if self.live and (now - self.last > 0.1 or self.done >= self.total):
             self.stream.write("\r" + self.line() + "\x1b[K")
@@ -135,6 +139,39 @@ class shown:
 
 def tick(label: str, done: int, total: int, unit: str = "step") -> None:
     """Step `done` of `total` of a model's loop named `label` ("sampling: DDIM steps"); shown only inside
-    `shown()`, and free outside it."""
+    `shown()`, handed to this thread's `watched`, and free outside both."""
+    _report(label, done, total, unit)
     if _shown:
         _shown[-1].tick(label, done, total, unit)
+
+
+# ---- the same steps, handed to a watcher of one thread ---------------------------------------------
+# The explorer runs each request on a worker thread and shows its progress in the page: it watches that
+# thread, so the steps of another request on another thread never mix in.
+class _Watchers(threading.local):
+    def __init__(self):                 # run once in each thread that looks
+        self.stack = []
+
+
+_watchers = _Watchers()
+
+
+class watched:
+    """`with progress.watched(report):` — every step of long work on this thread (a model's `tick`, a
+    `Progress` bar's update, shown or not) is also handed to report(label, done, total, unit)."""
+
+    def __init__(self, report):
+        self.report = report
+
+    def __enter__(self):
+        _watchers.stack.append(self.report)
+        return self
+
+    def __exit__(self, *exc):
+        _watchers.stack.remove(self.report)
+
+
+def _report(label: str, done: int, total: int, unit: str) -> None:
+    stack = _watchers.stack
+    if stack:
+        stack[-1](label, done, total, unit)

@@ -17,14 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.containers.audio import (LENGTH, LEVELS, PREFIX, RATE, AudioBatches, AudioInfo, check_length,
-                                     fit_length, mulaw_decode, mulaw_encode, resample)
-from ..data.containers.audio_files import join_with_pauses, load_folder, read_wav, save_picture, write_wav
+from ..data.containers.audio import (LENGTH, PREFIX, RATE, AudioBatches, AudioInfo, check_length,
+                                     fit_length, mulaw_decode, mulaw_encode, resample, to_float)
+from ..data.containers.audio_files import (join_with_pauses, load_folder, picture_png, read_wav, save_picture,
+                                           write_wav)
 from ..data.sources import notes, spoken_digits
 from ..errors import UserError
 from ..printable import printable
 from ..progress import CountBar
 from ..settings import option
+from .audio_baselines import LPC_ORDER, histogram_nll, linear_prediction_nll
 from .base import Modality
 from .media import Media
 
@@ -32,9 +34,6 @@ BUILT_IN = {"spoken-digits": spoken_digits, "notes": notes}
 EVAL_BATCH = 16
 EPOCH_CLIPS = 8                 # clips in each epoch's sample file: a longer file is no longer listened to
 PAUSE = 0.5                     # seconds of silence between clips in one file
-LPC_ORDER = 16                  # past samples the linear-prediction baseline looks at
-LPC_FLOOR = 1e-6                # share of a uniform distribution in its discretised Gaussian: never log 0
-CHUNK = 32                      # clips the baselines take at a time
 COVERS = "bottom-half or right-half (the second half), a percentage such as 75% or seconds such as 0.5s (the end)"
 
 
@@ -58,6 +57,7 @@ class AudioModality(Modality):
     views = ()
     page_limit, page_count = "clips", 2
     sample_view = ("audio", "New clips from the model: press play.")
+    panels = (("complete_sound", ("complete",)),)        # a clip's end covered, drawn again and heard beside it
 
     # ---- data ----
     def owns(self, spec: str) -> bool:
@@ -201,7 +201,11 @@ class AudioModality(Modality):
         path = Path(value).expanduser()
         if not path.is_file():
             raise UserError(f"sound file {printable(value)} does not exist")
-        x, rate = read_wav(path)
+        return self.as_input(model, *read_wav(path))
+
+    @staticmethod
+    def as_input(model, x: np.ndarray, rate: int) -> torch.Tensor:
+        """A waveform at `rate` as the model sees data (read_input's conversion)."""
         x, _ = fit_length(resample(x, rate, model.info.rate), model.info.length)
         return mulaw_encode(torch.from_numpy(np.ascontiguousarray(x))).unsqueeze(0).to(model.device)
 
@@ -209,20 +213,60 @@ class AudioModality(Modality):
         """`genlab complete`: the user's clip, its end covered and drawn n times; one WAV (the clip, then each
         completion, half a second apart) and the picture of them."""
         codes = self.read_input(model, value)
+        wav, png = _paths(output or "completion.wav", "-o")        # checked before the clips are drawn
+        condition = None if label is None else torch.full((n,), label, dtype=torch.long, device=model.device)
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        start, clips = self.completions(model, codes, cover, n, g, condition)
+        rate = model.info.rate
+        write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
+        save_picture(clips, png, rate, titles=_completion_titles(start, rate, n), mark=start / rate)
+        print(f"wrote {wav} (the clip, then {n} completion{'s' if n != 1 else ''}) and {png}")
+
+    @staticmethod
+    def completions(model, codes, cover: str, n: int, generator, condition) -> tuple[int, list]:
+        """(the samples kept, [the clip, then n completions]): codes (1×T) with the end `cover` names drawn."""
         t = codes.shape[1]
         start = t - cover_samples(cover, t, model.info.rate)
         mask = torch.arange(t, device=model.device) >= start
-        condition = None if label is None else torch.full((n,), label, dtype=torch.long, device=model.device)
-        g = torch.Generator(device=model.device).manual_seed(seed)
-        drawn = model.complete(codes.expand(n, -1), mask, condition=condition, generator=g)
-        clips = [mulaw_decode(codes[0])] + list(drawn)
+        drawn = model.complete(codes.expand(n, -1), mask, condition=condition, generator=generator)
+        return start, [mulaw_decode(codes[0])] + list(drawn)
+
+    # ---- the explorer's pages ----
+    def page_describe(self, model, limits):
+        info = model.info
+        return {**super().page_describe(model, limits),
+                "sound": {"rate": info.rate, "length": info.length, "seconds": info.seconds,
+                          "upload_seconds": limits["sound_seconds"]}}
+
+    def page_examples(self, model, ds, domain="a"):
+        """The held-out test clips (int16 N×T)."""
+        if domain != "a":
+            raise UserError(f"{model.name} models one data set: domain {str(domain)[:20]} is a translator's")
+        return ds.test_x
+
+    def page_input(self, model, ds, i, domain="a"):
+        """Test clip i through the very path an uploaded file takes."""
+        return self.as_input(model, to_float(super().page_input(model, ds, i, domain)).numpy(), ds.rate)
+
+    def page_read(self, model, file, limits):
+        """An uploaded WAV file, of at most limits["sound_seconds"]."""
+        with self.reading_upload():
+            x, rate = read_wav(file)
+        most = limits["sound_seconds"]
+        if len(x) > most * rate:
+            raise UserError(f"the upload lasts {len(x) / rate:.1f} s: the explorer takes sound of at most {most:g} s "
+                            f"(the model hears the first {model.info.seconds:g} s of it)")
+        return self.as_input(model, x, rate)
+
+    def page_complete(self, model, x, cover, n, generator, condition):
+        """The clip as the model hears it and n completions, to play, with their picture (the line marks where
+        the model starts drawing) and the samples kept."""
+        start, clips = self.completions(model, x, cover, n, generator, condition)
         rate = model.info.rate
-        titles = [f"the clip (the model is given its first {start / rate:.3g} s)"] + \
-                 [f"completion {i + 1}" for i in range(n)]
-        wav, png = _paths(output or "completion.wav", "-o")
-        write_wav(wav, join_with_pauses(clips, rate, PAUSE), rate)
-        save_picture(clips, png, rate, titles=titles)
-        print(f"wrote {wav} (the clip, then {n} completion{'s' if n != 1 else ''}) and {png}")
+        return {"original": Media.wav(clips[0], rate), "completions": [Media.wav(c, rate) for c in clips[1:]],
+                "picture": Media(picture_png(clips, rate, _completion_titles(start, rate, n), start / rate),
+                                 "image/png"),
+                "kept": start, "kept_seconds": start / rate, "covered_seconds": (len(clips[0]) - start) / rate}
 
     # ---- figures ----
     def baseline_nats(self, model, ds, test):
@@ -294,74 +338,6 @@ def figures(name: str, nats: torch.Tensor, info: AudioInfo) -> dict:
     return out
 
 
-def histogram_nll(train: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
-    """Nats per test clip of each sample drawn on its own from the training split's histogram of codes
-    (add-one smoothed)."""
-    counts = torch.bincount(train.flatten().long(), minlength=LEVELS).double() + 1
-    logp = torch.log(counts / counts.sum())
-    return -logp[test.long()].sum(1)
-
-
-def _lags(values: np.ndarray, order: int) -> np.ndarray:
-    """N×T×order: each sample's `order` predecessors (silence, 0, before the clip)."""
-    n, t = values.shape
-    padded = np.concatenate([np.zeros((n, order)), values], 1)
-    return np.stack([padded[:, order - i:order - i + t] for i in range(1, order + 1)], -1)
-
-
-def _bin_edges() -> tuple[np.ndarray, np.ndarray]:
-    """The waveform values each μ-law code stands for: code k is every x that mulaw_encode maps to k."""
-    half = mulaw_decode(torch.arange(LEVELS + 1, dtype=torch.float64) - 0.5, torch.float64).numpy()
-    lo, hi = half[:-1].copy(), half[1:].copy()
-    lo[0], hi[-1] = -np.inf, np.inf
-    return lo, hi
-
-
-def _prediction(values: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each sample's linear prediction from the samples before it, and their RMS."""
-    lags = _lags(values, len(coef))
-    return lags @ coef, np.sqrt((lags ** 2).mean(-1))
-
-
-def _discretised_nll(codes: np.ndarray, mean: np.ndarray, rms: np.ndarray, scale: float, floor: float):
-    """Nats per clip of codes under the predictions `mean`, of deviation scale · max(rms, floor)."""
-    from scipy.special import ndtr
-    sigma = scale * np.maximum(rms, floor)
-    lo, hi = _bin_edges()
-    a, b = (lo[codes] - mean) / sigma, (hi[codes] - mean) / sigma
-    p = np.clip(np.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a)), 0, 1)    # the far tail, accurately
-    return -np.log((1 - LPC_FLOOR) * p + LPC_FLOOR / LEVELS).sum(1)
-
-
-def linear_prediction_nll(train: torch.Tensor, test: torch.Tensor, order: int = LPC_ORDER) -> torch.Tensor:
-    """Nats per test clip of linear prediction: x_t = Σ a_i x_(t-i) + Gaussian noise on the waveform (the
-    codes decoded), each sample's probability that of its μ-law code's interval (the end codes' reaching to
-    ±∞), mixed with a uniform LPC_FLOOR so no code has probability zero. The noise's deviation follows the
-    loudness of the `order` samples before (scale · their RMS, at least scale · floor), as an adaptive
-    codec's step size does: silence is then predicted as silence. The coefficients by least squares on the
-    training split (the covariance method); scale and floor those of a grid that give a fixed subset of
-    the training clips the highest likelihood."""
-    def wave(codes):
-        return mulaw_decode(codes.long(), torch.float64).numpy()
-
-    a, b = np.zeros((order, order)), np.zeros(order)
-    for i in range(0, len(train), CHUNK):                # normal equations, a few clips at a time
-        v = wave(train[i:i + CHUNK])
-        x = _lags(v, order).reshape(-1, order)
-        a += x.T @ x
-        b += x.T @ v.reshape(-1)
-    coef = np.linalg.solve(a + 1e-9 * np.eye(order), b)
-    pick = torch.from_numpy(np.random.RandomState(0).permutation(len(train))[:CHUNK // 2])
-    c, (mean, rms) = train[pick].numpy().astype(np.int64), _prediction(wave(train[pick]), coef)
-    grid = [(s, f) for s in np.exp(np.linspace(np.log(0.03), np.log(3.0), 15)) for f in 10.0 ** np.arange(-6, 0)]
-    scale, floor = min(grid, key=lambda sf: float(_discretised_nll(c, mean, rms, *sf).sum()))
-    out = []
-    for i in range(0, len(test), CHUNK):
-        chunk = test[i:i + CHUNK]
-        out.append(_discretised_nll(chunk.numpy().astype(np.int64), *_prediction(wave(chunk), coef), scale, floor))
-    return torch.from_numpy(np.concatenate(out))
-
-
 def cover_samples(spec: str, length: int, rate: int = RATE) -> int:
     """How many samples at the end of a clip of `length` the model draws."""
     spec = spec.strip()
@@ -373,6 +349,10 @@ def cover_samples(spec: str, length: int, rate: int = RATE) -> int:
     if m and m.group(2) == "s" and 0 < float(m.group(1)):
         return min(length, max(1, round(float(m.group(1)) * rate)))
     raise UserError(f"--cover must be {COVERS}, not {spec!r}")
+
+
+def _completion_titles(start: int, rate: int, n: int) -> list[str]:
+    return [f"the clip (the model is given its first {start / rate:.3g} s)"] + [f"completion {i + 1}" for i in range(n)]
 
 
 def _paths(output: str, what: str) -> tuple[Path, Path]:

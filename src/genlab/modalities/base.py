@@ -9,7 +9,9 @@ baselines, and the table they are printed in.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -176,6 +178,27 @@ class Modality:
         if not 0 <= i < len(examples):
             raise UserError(f"test example must be between 0 and {len(examples) - 1}, not {i}")
         return examples[i]
+
+    def page_read(self, model, file, limits: dict):
+        """An uploaded file (a file object) as the model's input, read as `read_input` reads a file named on the
+        command line, within the page's `limits`; anything it cannot read is one line."""
+        with self.reading_upload():
+            return self.read_input(model, file)
+
+    @contextlib.contextmanager
+    def reading_upload(self):
+        """A file the page sent that cannot be read: one line that calls it the upload."""
+        try:
+            yield
+        except UserError as e:
+            why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", str(e))
+            why = re.sub(r"^cannot read (image )?the upload: ", "", why)
+            raise UserError(f"the upload cannot be read as {self.noun} ({why})") from None
+
+    def page_complete(self, model, x, cover: str, n: int, generator, condition) -> dict:
+        """The explorer's completion of x (`read_input`'s or `page_input`'s) with its `cover` part (as
+        `genlab complete --cover` reads it) drawn n times: values are text, numbers, `Media` or lists of them."""
+        raise UserError(f"{model.name} cannot complete {self.noun} in the explorer")
 
     # ---- shared helpers ----
     _all: ClassVar[list["Modality"]] = []

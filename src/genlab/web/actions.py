@@ -7,7 +7,7 @@ import torch
 
 from .. import modalities
 from . import views
-from .guard import Refused, choice, text, whole
+from .guard import Refused, choice, number, text, whole
 
 LIMITS = views.LIMITS
 
@@ -31,15 +31,32 @@ def steps_of(body: dict) -> int:
 
 def input_of(entry, value, what: str):
     """An input the page names: {"test": i} (a test example; a translator's of {"domain": "a"} or "b") or
-    {"image": data URL} (an upload)."""
+    {"image": data URL} or {"file": data URL} (an upload)."""
     model = entry.model
     if isinstance(value, dict) and "test" in value:
         domain = choice(value, "domain", views.DOMAINS, "a")
         count = len(views.test_examples(model, entry.data(), domain))
         return views.test_input(model, entry.data(), whole(value, "test", 0, count - 1), domain)
-    if isinstance(value, dict) and "image" in value:
-        return views.read_upload(model, views.decode_upload(value["image"]))
-    raise Refused(400, f"{what} must be {{\"test\": N}} or {{\"image\": a data URL}}")
+    if isinstance(value, dict) and ("image" in value or "file" in value):
+        return views.read_upload(model, views.decode_upload(value.get("file", value.get("image"))))
+    raise Refused(400, f"{what} must be {{\"test\": N}} or {{\"file\": a data URL}}")
+
+
+def cover_of(body: dict) -> str:
+    """How much of a clip's end to cover, {"fraction": f} (0 < f ≤ 1) or {"seconds": s}, in the words of
+    `genlab complete --cover` (75%, 0.5s), which the modality reads."""
+    cover = body.get("cover", {"fraction": 0.5})
+    if not isinstance(cover, dict) or len(cover) != 1 or not {"fraction", "seconds"} & cover.keys():
+        raise Refused(400, 'cover must be {"fraction": a number from 0 to 1} or {"seconds": a number}')
+    if "fraction" in cover:
+        f = number(cover, "fraction", 0, 1)
+        if f <= 0:
+            raise Refused(400, "fraction must be more than 0: cover some of the clip's end")
+        return f"{100 * f:.6f}%"
+    s = number(cover, "seconds", 0, LIMITS["sound_seconds"])
+    if s <= 0:
+        raise Refused(400, "seconds must be more than 0: cover some of the clip's end")
+    return f"{s:.6f}s"
 
 
 def code_of(entry, value, label, what: str):
@@ -138,6 +155,17 @@ def act_continue(entry, body):
     return views.continuation(entry.model, entry.data(), clip, context, frames, seed_of(body))
 
 
+def act_complete_sound(entry, body):
+    """A held-out clip {"test": i} or an upload {"file": data URL} with its end covered (cover_of) and drawn
+    `n` times, in the class picked."""
+    entry.needs("complete_sound")
+    n = whole(body, "n", 1, LIMITS["clips"], 2)
+    cover, seed, label = cover_of(body), seed_of(body), label_of(entry, body)
+    x = input_of(entry, body.get("input", {"test": 0}), "input")
+    count = len(views.test_examples(entry.model, entry.data()))
+    return {**views.completion(entry.model, x, cover, n, seed, label), "count": count}
+
+
 def act_trajectory(entry, body):
     """n samples on their way from noise, `frames` states each, with the run's declared sampling settings."""
     entry.needs("trajectory")
@@ -148,4 +176,5 @@ def act_trajectory(entry, body):
 
 
 ACTIONS = {"sample": act_sample, "trajectory": act_trajectory, "decode": act_decode, "encode": act_encode, "interpolate": act_interpolate,
-           "sentences": act_sentences, "input": act_input, "translate": act_translate, "continue": act_continue}
+           "sentences": act_sentences, "input": act_input, "translate": act_translate, "continue": act_continue,
+           "complete_sound": act_complete_sound}

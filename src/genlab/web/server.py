@@ -8,7 +8,8 @@ would bring dozens of packages and a front end of its own, and fetch assets unle
 The event loop only reads requests and writes answers: every model call runs on a small pool of worker
 threads (one model at a time per run, behind its lock), so the page stays responsive while a model works,
 and a request past the pool's queue is told to try again (503) rather than piling up. Completion streams
-its frames as server-sent events.
+its frames as server-sent events; any other request's progress (a model's long loop, a data set built on
+first use) is kept under the ticket the page gave it, which the page asks for while it waits (tickets.py).
 
 Safety: it listens on 127.0.0.1 unless told otherwise, and says where; every request is checked
 (guard.py: bounded counts, sizes, steps and code values; bodies of at most 4 MiB; uploads read by the
@@ -25,15 +26,17 @@ import sys
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
-from .. import api, modalities
+from .. import api, modalities, progress
 from ..errors import UserError
 from ..data.containers.two_domains import split_domains
 from ..runs import Run, diverged
 from . import views
 from .actions import ACTIONS, input_of, label_of, seed_of
 from .guard import Refused, is_loopback, read_json, run_file, SERVED_SUFFIXES
+from .tickets import Tickets, check, ticket_of
 
 STATIC = Path(__file__).parent / "static"
 LIMITS = views.LIMITS
@@ -113,6 +116,7 @@ def make_app(entries: list[Entry], *, workers: int = 2, most: int = 64, hosts: l
     page = (STATIC / "explorer.html").read_text(encoding="utf-8")
     by_key = {e.key: e for e in entries}
     jobs = Jobs(workers, most)
+    tickets = Tickets(most)
 
     def entry_of(request) -> Entry:
         e = by_key.get(request.path_params["run"])
@@ -121,11 +125,14 @@ def make_app(entries: list[Entry], *, workers: int = 2, most: int = 64, hosts: l
                                f"{len(entries) - 1}")
         return e
 
-    def locked(entry, fn, *args):
+    def locked(entry, fn, *args, watch=None):
         def work():
             with entry.lock:
+                if watch is not None:
+                    watch.working()
                 try:
-                    return fn(entry, *args)
+                    with progress.watched(watch.tick) if watch is not None else nullcontext():
+                        return fn(entry, *args)
                 except UserError as e:
                     raise Refused(400, str(e)) from None
         return work
@@ -141,8 +148,18 @@ def make_app(entries: list[Entry], *, workers: int = 2, most: int = 64, hosts: l
         if name not in ACTIONS:
             raise Refused(404, f"no such action {name[:40]!r}")
         entry = entry_of(request)
+        ticket = ticket_of(request)
         body = await read_json(request)
-        return JSONResponse(await jobs.submit(locked(entry, ACTIONS[name], body)))
+        watch = tickets.open(ticket)
+        try:
+            return JSONResponse(await jobs.submit(locked(entry, ACTIONS[name], body, watch=watch)))
+        finally:
+            tickets.close(ticket, watch)
+
+    async def progress_of(request):
+        """What the request of this ticket is at: {"state": "waiting" | "working" | "none", "seconds", and its
+        latest step's "label", "done", "total", "unit"}."""
+        return JSONResponse(tickets.state(check(request.path_params["ticket"])), headers={"cache-control": "no-store"})
 
     async def complete(request):
         entry = entry_of(request)
@@ -214,6 +231,7 @@ def make_app(entries: list[Entry], *, workers: int = 2, most: int = 64, hosts: l
         return Response(status_code=204)
 
     routes = [Route("/", index), Route("/favicon.ico", no_icon), Route("/api/runs", runs),
+              Route("/api/progress/{ticket}", progress_of),
               Route("/api/run/{run}/complete", complete, methods=["POST"]),
               Route("/api/run/{run}/{action}", action, methods=["POST"]),
               Route("/files/{run}/{path:path}", files)]

@@ -32,6 +32,7 @@ PANELS = [
 # Bounds of every request: the page shows them, the server refuses anything past them.
 LIMITS = {"samples": 64, "clips": 8, "steps": 16, "trajectories": 8, "trajectory_frames": 12, "code_span": 4.0, "seed": 2**31 - 1,
           "line_chars": 300, "upload_bytes": 2 * 1024 * 1024, "frames": 32, "clip_frames": 24,
+          "sound_seconds": 10,                      # an uploaded sound's length (the model hears its own clip's)
           # sampling settings past what a page request should wait for (a model's own bounds apply below them)
           "setting_caps": {"frames": 24}}
 DOMAINS = ("a", "b")                                # a translator's two domains of images
@@ -118,13 +119,8 @@ def decode_upload(text: str) -> bytes:
 
 def read_upload(model, data: bytes) -> torch.Tensor:
     """An uploaded file as the model's input, read by the model's modality as it reads a file given on the
-    command line; anything it cannot read is one line."""
-    try:
-        return modalities.get(model.modality).read_input(model, io.BytesIO(data))
-    except UserError as e:
-        why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", str(e))
-        raise UserError(f"the upload cannot be read as {modalities.get(model.modality).noun} "
-                        f"({why.removeprefix('cannot read image the upload: ')})") from None
+    command line, within LIMITS; anything it cannot read is one line."""
+    return modalities.get(model.modality).page_read(model, io.BytesIO(data), LIMITS)
 
 
 def test_examples(model, ds, domain: str = "a"):
@@ -184,6 +180,14 @@ def translation(model, x: torch.Tensor, direction: str) -> dict:
     back = model.translate(there, BACK[direction])
     return {"input": image_url(x), "translation": image_url(there), "reconstruction": image_url(back),
             "direction": direction}
+
+
+@torch.no_grad()
+def completion(model, x, cover: str, n: int, seed: int, label: int | None = None) -> dict:
+    """x (the model's input: a test example or an upload) with its `cover` part (as `genlab complete --cover`
+    reads it) drawn n times, as the model's modality shows it (sound: the clip and each completion to play)."""
+    return to_page(modalities.get(model.modality).page_complete(model, x, cover, n, _generator(model, seed),
+                                                                labels(model, label, n)))
 
 
 def clip_count(model, ds) -> int:

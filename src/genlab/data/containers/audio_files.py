@@ -6,6 +6,7 @@ labelled by first-level sub-folder when it has them.
 """
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
@@ -24,11 +25,12 @@ OTHER_SOUND = (".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
 
 # ---- WAV files ----------------------------------------------------------------------------------------
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(mono float32 samples in [-1, 1), rate) of a PCM WAV file; anything else is one line naming it."""
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples in [-1, 1), rate) of a PCM WAV file (a path, or a file object opened for reading
+    bytes); anything else is one line naming it."""
     shown = printable(path)
     try:
-        with wave.open(str(path), "rb") as w:
+        with wave.open(str(path) if isinstance(path, (str, Path)) else path, "rb") as w:
             channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             data = w.readframes(frames)
     except wave.Error as e:
@@ -142,34 +144,49 @@ def load_folder(path: str, length: int = LENGTH, progress: Progress | None = Non
 
 # ---- pictures -------------------------------------------------------------------------------------------
 
-def save_picture(clips, path: str | Path, rate: int = RATE, titles: list[str] | None = None) -> Path:
-    """A PNG of each clip's waveform (left) and spectrogram (right), a row each."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def save_picture(clips, path: str | Path, rate: int = RATE, titles: list[str] | None = None,
+                 mark: float | None = None) -> Path:
+    """A PNG of each clip's waveform (left) and spectrogram (right), a row each; `mark`: a time (seconds)
+    drawn as a dashed line across them (where a completion starts)."""
+    fig = _picture(clips, rate, titles, mark)
+    write_atomic(Path(path), lambda p: fig.savefig(p, dpi=90, format="png"))
+    return Path(path)
+
+
+def picture_png(clips, rate: int = RATE, titles: list[str] | None = None, mark: float | None = None) -> bytes:
+    """save_picture's picture as the bytes of a PNG file."""
+    out = io.BytesIO()
+    _picture(clips, rate, titles, mark).savefig(out, dpi=90, format="png")
+    return out.getvalue()
+
+
+def _picture(clips, rate, titles, mark):
+    # A figure of its own, never pyplot's: the explorer draws pictures on several threads at once.
+    from matplotlib.figure import Figure
     from scipy.signal import spectrogram
 
     clips = [np.asarray(c.detach().cpu() if isinstance(c, torch.Tensor) else c, dtype=np.float64) for c in clips]
-    fig, axes = plt.subplots(len(clips), 2, figsize=(10, 1.5 * len(clips) + 0.4), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.2]})
+    fig = Figure(figsize=(10, 1.5 * len(clips) + 0.4))
+    axes = fig.subplots(len(clips), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.2]})
     for i, x in enumerate(clips):
         t = np.arange(len(x)) / rate
         axes[i, 0].plot(t, x, linewidth=0.4, color="black")
         axes[i, 0].set_ylim(-1, 1)
         axes[i, 0].set_xlim(0, len(x) / rate)
-        nper = min(256, len(x))
+        nper = min(256, max(16, len(x) // 8), len(x))       # a few columns even for a short clip
         f, st, s = spectrogram(x, fs=rate, nperseg=nper, noverlap=nper * 3 // 4)
         axes[i, 1].pcolormesh(st, f, 10 * np.log10(s + 1e-10), shading="auto", cmap="magma", vmin=-100, vmax=-20)
+        axes[i, 1].set_xlim(0, len(x) / rate)
         if titles:
             axes[i, 0].set_title(titles[i], fontsize=8, loc="left")
         for ax in axes[i]:
             ax.tick_params(labelsize=6)
+            if mark is not None:
+                ax.axvline(mark, color="#2a7de1", linestyle="--", linewidth=0.8)
     axes[-1, 0].set_xlabel("seconds", fontsize=7)
     axes[-1, 1].set_xlabel("seconds (spectrogram, Hz)", fontsize=7)
     fig.tight_layout()
-    write_atomic(Path(path), lambda p: fig.savefig(p, dpi=90, format="png"))
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 def join_with_pauses(clips, rate: int = RATE, pause: float = 0.5) -> np.ndarray:
