@@ -33,8 +33,10 @@ from .modes import inception_score, mode_coverage
 from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
 
-SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing")
-METRICS = ("likelihood",) + SAMPLE_METRICS
+SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing")    # images'
+OTHER_METRICS = ("classes",)    # of other kinds of data only: a class-conditional sound model's class agreement
+METRICS = ("likelihood",) + SAMPLE_METRICS + OTHER_METRICS
+CLASS_CONDITIONAL_METRICS = {"classes"}     # named in --metrics (not by all), every run must be class-conditional
 FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is", "mixing"}
 CLASS_FIGURES = {"modes": "modes_covered", "is": "inception_score"}   # they need class probabilities
 SAMPLE_BATCH = 250
@@ -96,14 +98,14 @@ def _std(values) -> float:
     return float(v.std()) if len(v) > 1 else float("nan")
 
 
-def within_floor(result: dict, floor: dict | None) -> list[str]:
+def within_floor(result: dict, floor: dict | None, keys: tuple[str, ...] = FLOOR_KEYS) -> list[str]:
     """The figures of `result` that the real-versus-real floor's noise covers: those differing from the
     floor's by less than twice their combined standard deviation (for FID, KID and KL(modes), exceeding
     it by less). Only at one sample count: a floor of another n says nothing."""
     if not floor or floor.get("samples") != result.get("samples"):
         return []
     out = []
-    for key in FLOOR_KEYS:
+    for key in keys:
         values = [result.get(key), floor.get(key), result.get(f"{key}_std"), floor.get(f"{key}_std")]
         if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
             continue
