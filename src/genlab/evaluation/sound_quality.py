@@ -127,9 +127,9 @@ class SoundJudge:
         out["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         return out
 
-    def data_row(self) -> dict:
-        """The held-out test clips judged like samples, with their own labels."""
-        if self._data_row is None:
+    def data_row(self) -> dict | None:
+        """The held-out test clips judged like samples, with their own labels (None for fewer than MIN_SAMPLES)."""
+        if self._data_row is None and len(self.test[0]) >= MIN_SAMPLES:
             self._data_row = self.judge(*self.test)
         return self._data_row
 
@@ -150,11 +150,16 @@ class SoundQuality:
         if samples is not None and samples < MIN_SAMPLES:
             raise UserError(f"--samples must be at least {MIN_SAMPLES} for the figures of sound, not {samples}")
         self.metrics = [m for m in metrics if m != "likelihood"]
-        self.samples, self.device, self.judges = samples or DEFAULT_SAMPLES, device, {}
+        self.samples, self.device, self.judges = samples, device, {}
 
     def judge(self, data_hash: str, ds, live) -> SoundJudge:
         if data_hash not in self.judges:
-            self.judges[data_hash] = SoundJudge(ds, self.samples, self.metrics, self.device, live)
+            # By default at most half the training split, so that the floor has as many clips again.
+            n = self.samples or min(DEFAULT_SAMPLES, len(ds.train_x) // 2)
+            if n < MIN_SAMPLES:
+                raise UserError(f"{ds.name} has {len(ds.train_x)} training clips: too few for the figures of "
+                                f"sound, which compare at least {MIN_SAMPLES} samples with as many real clips twice")
+            self.judges[data_hash] = SoundJudge(ds, n, self.metrics, self.device, live)
         return self.judges[data_hash]
 
     def report(self, model, run_path: Path, data_hash: str, ds, binarize, live) -> dict:

@@ -43,11 +43,10 @@ def format_quality(results: list[dict]) -> list[str]:
         resamples = resamples or r.get("bootstrap_resamples")
         ref = r.get("data_reference")
         key = (r.get("data_hash"), r["samples"])
-        if ref and key not in seen:
+        if (ref or floor) and key not in seen:            # no test row where the test split is tiny
             seen.add(key)
-            rows.append(_row("(test clips)", "data", r, "own label", ref, shown))
-            if floor:
-                rows.append(_row("(training clips)", "data", r, "own label", floor, shown))
+            rows += [_row(name, "data", r, "own label", row, shown)
+                     for name, row in (("(test clips)", ref), ("(training clips)", floor)) if row]
         no_floor = no_floor or ("data_floor" in r and not floor)
         if r.get("feature_network") and r["feature_network"] not in networks:
             networks.append(r["feature_network"])
@@ -61,9 +60,10 @@ def format_quality(results: list[dict]) -> list[str]:
                "classifier assigns to the class they were drawn for (drawn in turn for each class), for real clips "
                "its accuracy on their own labels; chance: 1/classes.")
     if any("copy_excess" in r for r in results):
-        out.append("NN ratio, copies, C_T: the copy tests on the spectrograms themselves, against the test clips "
-                   "held out (their voices or instruments are never heard in training) and calibrated by the training "
-                   "clips, each measured against the others (a new clip of a training voice). NN ratio: median "
+        out.append("NN ratio, copies, C_T: the copy tests on the spectrograms themselves, against half the test "
+                   "clips (held out: spoken-digits' voices and notes' instruments are never heard in training), "
+                   "calibrated by the training clips, each measured against the others (as a new clip of a training "
+                   "voice would be). NN ratio: median "
                    "distance of samples to their nearest training clip ÷ the same for training clips to the others "
                    "(near 0: copies); copies: the share of samples at most half as far from a training clip as from "
                    "any held-out one, minus that share of the training clips (0: no copying); C_T: Meehan et al.'s "
