@@ -154,7 +154,7 @@ def sound_network(ds: AudioDataset, device, progress_factory=None) -> tuple[Feat
     probabilities N×K); and its record (the labelling it reads, its test accuracy)."""
     net, meta = load_or_train(ds, device, progress_factory)
     net = net.to(device)
-    name = (f"genlab sound classifier v{meta['version']} of {ds.name}'s {meta['label']} ({meta['features']}-d "
+    name = (f"genlab sound classifier v{meta['version']} of {ds.name} by {meta['label']} ({meta['features']}-d "
             f"features of log-mel spectrograms, test accuracy {100 * meta['test_accuracy']:.1f}% over "
             f"{meta['classes']} classes)")
     return FeatureNetwork(name, lambda x: (net.embed(x), torch.softmax(net(x), 1)), torch.device(device)), meta
