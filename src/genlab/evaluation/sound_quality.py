@@ -14,9 +14,9 @@ clips, disjoint from the reference); for them `classes` is the classifier's accu
 
 The built-in data sets keep whole voices (spoken-digits) and instruments (notes) out of training, so a real
 test clip is farther from the training set than a new clip of a training voice would be. The copy tests
-therefore compare the samples with the test split (held out) but are calibrated by the training clips
+therefore compare the samples with half the test split (held out: H) but are calibrated by training clips
 themselves, each measured against the others (LeaveOneOut): what a model that makes new clips of its training
-voices scores."""
+voices scores. The NN ratio's denominator is theirs too."""
 from __future__ import annotations
 
 import time
