@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import genlab
+from conftest import genlab, refused
 
 from genlab.data import load_dataset
 from genlab.data.containers.base import DataInfo
@@ -44,10 +44,12 @@ def test_the_figure_runs_from_chance_to_the_classifiers_accuracy():
     assert 0.005 < careless["class_agreement_std"] < 0.03 and faithful["class_chance"] == 0.1
 
 
-def test_eval_reads_a_trained_cvae_far_above_chance_and_says_why_a_vae_has_none(runs, tmp_path, capsys):
-    assert genlab("eval", runs["cvae"], runs["vae"], "--metrics", "classes", "--threads", "1") == 0
-    table = capsys.readouterr().out
-    assert "class agr." in table and "class agreement not computed (vae draws no class on request)" in table
+def test_eval_reads_a_trained_cvae_far_above_chance_and_refuses_a_vae(runs, tmp_path, capsys):
+    refused(capsys, ["eval", runs["cvae"], runs["vae"], "--metrics", "classes"], "not conditional", runs["vae"])
+    assert genlab("eval", runs["vae"], "--metrics", "all", "--samples", "100", "--threads", "1") == 0  # all: none
+    assert "class agr." not in capsys.readouterr().out
+    assert genlab("eval", runs["cvae"], "--metrics", "classes", "--threads", "1") == 0
+    assert "class agr." in capsys.readouterr().out
     assert genlab("eval", runs["cvae"], "--metrics", "classes", "--json", "--threads", "1") == 0
     r = json.loads(capsys.readouterr().out)
     assert r["class_agreement"] > 0.5 and r["class_chance"] == 0.1, r

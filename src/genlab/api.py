@@ -243,9 +243,10 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
              features: str | None = None, device: str | torch.device = "auto", threads: int | None = None,
              live: bool | None = None) -> list[dict]:
     """The chosen figures of each run on its test split, one dict per run, each also written to RUN/eval.json.
-    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation"; for video,
-    "continuation" and "fid" (of single frames) (all: every figure the runs' kind of data has)."""
-    from .evaluation.sample_quality import METRICS
+    metrics: "likelihood" and, for images, "fid", "kid", "prdc", "modes", "is", "memorisation", "classes" (a
+    conditional run's class agreement); for video, "continuation" and "fid" (of single frames); for sound "fid",
+    "kid", "prdc", "memorisation", "classes" (all: every figure the runs' kind of data has)."""
+    from .evaluation.sample_quality import CLASS_CONDITIONAL_METRICS, METRICS
 
     runs = [Run.open(p) for p in ([runs] if isinstance(runs, (str, Path)) else runs)]
     if not runs:
@@ -260,13 +261,19 @@ def evaluate(runs, metrics=("likelihood",), *, iwae_k: int = 100, samples: int |
     if len(kinds) > 1:
         raise UserError(f"evaluate {' runs and '.join(sorted(kinds))} runs separately: their figures are not alike")
     modality = modalities.of_run(runs[0])
-    if "all" in metrics:
+    every = "all" in metrics
+    if every:
         metrics = ["likelihood", *modality.sample_metrics]
     wants_quality = bool(set(metrics) - {"likelihood"})
     lacking = [m for m in metrics if m != "likelihood" and m not in modality.sample_metrics]
     if lacking:
         has = ", ".join(("likelihood",) + modality.sample_metrics)
         raise UserError(f"--metrics {lacking[0]}: {modality.name} runs have {has} only")
+    named = sorted(CLASS_CONDITIONAL_METRICS & set(metrics)) if not every else []
+    for run in runs if named else []:         # refused before any sampling; `all` gives them to those that are
+        if run.build_model().condition_kind == "none":
+            raise UserError(f"--metrics {named[0]}: {run.path} is not conditional, so its samples have no class "
+                            f"to agree with; leave {named[0]} out (all gives it only to conditional runs)")
     translators = [r for r in runs if "translate" in r.model_class.abilities]
     if wants_quality and translators:           # refused before any feature network is trained
         raise UserError(f"--metrics {','.join(metrics)}: {translators[0].config['model']} translates images and "

@@ -223,12 +223,13 @@ def build_parser(model_cls=None, data: str | None = None, batch_size: int | None
                    help="importance samples for the IWAE bound (0: skip)")
     p.add_argument("--metrics", default="likelihood",
                    help="comma-separated: likelihood, fid, kid, prdc (precision, recall, density, coverage), "
-                        "modes, is, memorisation; video: continuation (held-out clips continued, against copying "
-                        "the last frame) and fid (of single frames); or all (default likelihood)")
+                        "modes, is, memorisation, classes (a conditional run's class agreement); video: continuation "
+                        "(held-out clips continued, against copying the last frame) and fid (of single frames); "
+                        "sound: fid, kid, prdc, memorisation, classes; or all (default likelihood)")
     p.add_argument("--samples", type=_positive(int, "--samples", MAX_SAMPLES),
                    help="samples drawn per run for sample metrics, and real images they are compared with "
                         "(default: half the training split, at most 10,000; video: held-out clips continued, "
-                        "default 100)")
+                        "default 100; sound: 100)")
     p.add_argument("--features", metavar="PATH|selfsup",
                    help="feature network saved as TorchScript (images N×C×H×W in [0, 1] → features N×D, or "
                         "(features, logits)), or selfsup: genlab's self-supervised network (SimCLR) of the run's "

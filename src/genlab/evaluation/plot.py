@@ -31,7 +31,7 @@ def draw_quality(results: list[dict], out: str | Path) -> Path:
     # images, and the floor (as many training images again, disjoint from the reference).
     targets = {}
     for r in runs:
-        data = f"{r['data']} {r['pixels'].split()[0]}"
+        data = " ".join([r["data"], *r.get("pixels", "").split()[:1]])       # sound runs have no pixels
         for key, label, colour in (("data_reference", "test images", "black"),
                                    ("data_floor", "training images (floor)", "grey")):
             if r.get(key):

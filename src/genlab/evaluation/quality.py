@@ -53,7 +53,7 @@ class SampleQuality:
                 out.update(chain_mixing(model, judge.network, binary=model.info.pixels == "binary"))
             else:
                 out.setdefault("skipped", {})["mixing"] = f"{model.name} draws independent samples, not a chain"
-        if "classes" in self.metrics:      # a conditional model's own draws, asked for each class
+        if "classes" in self.metrics and model.condition_kind != "none":   # (all asks every run; none has it)
             self._classes(model, ds, judge, out)
         out["seconds"]["sampling"] = round(sampling, 2)
         floor = judge.floor_row()

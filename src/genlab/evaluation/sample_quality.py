@@ -28,13 +28,15 @@ from ..data.containers.loader import Batches
 from ..errors import UserError
 from . import fid as fidmod
 from .features import FeatureNetwork
-from .memorisation import HeldOut, memorisation
+from .memorisation import HeldOut, memorisation, save_closest_pairs
 from .modes import inception_score, mode_coverage
 from .neighbours import eight_bit, nearest
 from .prdc import prdc, prdc_resampled
 
-SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing", "classes")
-METRICS = ("likelihood",) + SAMPLE_METRICS + ("continuation",)     # continuation: video's (continuation.py)
+SAMPLE_METRICS = ("fid", "kid", "prdc", "modes", "is", "memorisation", "parzen", "mixing", "classes")    # images'
+OTHER_METRICS = ("continuation",)    # of other kinds of data only: video's continued clips (continuation.py)
+METRICS = ("likelihood",) + SAMPLE_METRICS + OTHER_METRICS
+CLASS_CONDITIONAL_METRICS = {"classes"}     # named in --metrics (not by all), every run must be conditional
 FEATURE_METRICS = {"fid", "kid", "prdc", "modes", "is", "mixing", "classes"}
 CLASS_FIGURES = {"modes": "modes_covered", "is": "inception_score"}   # they need class probabilities
 SAMPLE_BATCH = 250
@@ -96,14 +98,14 @@ def _std(values) -> float:
     return float(v.std()) if len(v) > 1 else float("nan")
 
 
-def within_floor(result: dict, floor: dict | None) -> list[str]:
+def within_floor(result: dict, floor: dict | None, keys: tuple[str, ...] = FLOOR_KEYS) -> list[str]:
     """The figures of `result` that the real-versus-real floor's noise covers: those differing from the
     floor's by less than twice their combined standard deviation (for FID, KID and KL(modes), exceeding
     it by less). Only at one sample count: a floor of another n says nothing."""
     if not floor or floor.get("samples") != result.get("samples"):
         return []
     out = []
-    for key in FLOOR_KEYS:
+    for key in keys:
         values = [result.get(key), floor.get(key), result.get(f"{key}_std"), floor.get(f"{key}_std")]
         if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
             continue
@@ -111,6 +113,33 @@ def within_floor(result: dict, floor: dict | None) -> list[str]:
         if (diff if key in LOWER_IS_BETTER else abs(diff)) <= noise:
             out.append(key)
     return out
+
+
+def feature_figures(ref_feats: torch.Tensor, feats: torch.Tensor, metrics, resamples: torch.Tensor) -> dict:
+    """FID, KID and precision/recall/density/coverage (those of `metrics`) of features against the reference's,
+    each with its ± over the bootstrap `resamples` (KID: over its random subsets)."""
+    out = {}
+    if "fid" in metrics:
+        out["fid"] = fidmod.fid(ref_feats, feats)
+        out["fid_std"] = _std(fidmod.fid_resampled(ref_feats, feats, resamples))
+    if "kid" in metrics:
+        out["kid"], out["kid_std"] = fidmod.kid(ref_feats, feats)
+    if "prdc" in metrics:
+        out.update(prdc(ref_feats, feats))
+        out.update({f"{k}_std": _std(v) for k, v in prdc_resampled(ref_feats, feats, resamples).items()})
+    return out
+
+
+def memorisation_figures(pictures: torch.Tensor, train: torch.Tensor, test: torch.Tensor, held: HeldOut,
+                         resamples: torch.Tensor, picture, train8=None, d_test=None) -> dict:
+    """memorisation.py's figures of samples (as the data's pictures) with the ratio's ±, and the picture of the
+    samples closest to the training set beside their nearest training and held-out pictures, written to `picture`."""
+    m = memorisation(pictures, train, test, held=held, train8=train8, d_test=d_test, resamples=resamples)
+    found, held_idx = m.pop("_nearest"), m.pop("_held_nearest")
+    d_sample, real_median = found[0].double().cpu(), max(m["nn_distance_test"], 1e-12)
+    m["memorisation_ratio_std"] = _std([float(d_sample[i].median()) / real_median for i in resamples])
+    m["memorisation_picture"] = str(save_closest_pairs(pictures, train, found, picture, held.held, held_idx))
+    return m
 
 
 @torch.no_grad()
@@ -202,14 +231,7 @@ class SampleJudge:
             seconds["features"] = time.perf_counter() - t
         t = time.perf_counter()
         resamples = bootstrap_indices(len(images))
-        if "fid" in self.metrics:
-            out["fid"] = fidmod.fid(self.ref_feats, feats)
-            out["fid_std"] = _std(fidmod.fid_resampled(self.ref_feats, feats, resamples))
-        if "kid" in self.metrics:
-            out["kid"], out["kid_std"] = fidmod.kid(self.ref_feats, feats)
-        if "prdc" in self.metrics:
-            out.update(prdc(self.ref_feats, feats))
-            out.update({f"{k}_std": _std(v) for k, v in prdc_resampled(self.ref_feats, feats, resamples).items()})
+        out.update(feature_figures(self.ref_feats, feats, self.metrics, resamples))
         if probs is not None and "modes" in self.metrics and self.data_freq is not None \
                 and probs.shape[1] == len(self.data_freq):
             out.update(mode_coverage(probs, self.data_freq))
@@ -228,14 +250,7 @@ class SampleJudge:
         if "memorisation" in self.metrics and memorise_picture is not None:
             train, test, train8, d_test, held = self.pictures()
             pictures = (images.clamp(0, 1) * 255).round() / 255
-            m = memorisation(pictures, train, test, held=held, train8=train8, d_test=d_test, resamples=resamples)
-            found, held_idx = m.pop("_nearest"), m.pop("_held_nearest")
-            out.update(m)
-            d_sample, test_median = found[0].double().cpu(), max(m["nn_distance_test"], 1e-12)
-            out["memorisation_ratio_std"] = _std([float(d_sample[i].median()) / test_median for i in resamples])
-            from .memorisation import save_closest_pairs
-            out["memorisation_picture"] = str(save_closest_pairs(pictures, train, found, memorise_picture,
-                                                                 held.held, held_idx))
+            out.update(memorisation_figures(pictures, train, test, held, resamples, memorise_picture, train8, d_test))
         if parzen and self.parzen_sets is not None:
             from .parzen import parzen as parzen_estimate
             out.update(parzen_estimate(images, *self.parzen_sets, binary=self.binarize in ("dynamic", "threshold")))

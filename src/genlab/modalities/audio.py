@@ -5,7 +5,8 @@ Samples are written as WAV files (16-bit PCM) with a picture of each clip's wave
 beside them: `-o out.wav` one file, the clips half a second apart, and out.png; `-o FOLDER/` one file
 and one picture per clip. The likelihood is reported per clip, per second (nats) and per sample (bits),
 beside two baselines fitted to the training split: each sample on its own (one histogram of the codes),
-and linear prediction (an autoregressive Gaussian on the waveform, discretised to the μ-law codes).
+and linear prediction (an autoregressive Gaussian on the waveform, discretised to the μ-law codes). The sample
+figures are evaluation/sound_quality.py's, in a classifier of log-mel spectrograms.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..data.containers.audio_files import (join_with_pauses, load_folder, pictur
                                            write_wav)
 from ..data.sources import notes, spoken_digits
 from ..errors import UserError
+from ..evaluation.sound_quality import SOUND_METRICS
 from ..printable import printable
 from ..progress import CountBar
 from ..settings import option
@@ -52,7 +54,7 @@ class AudioModality(Modality):
     data_options = ("size",)             # the clip length in samples (cut or padded)
     SampleSettings = AudioSampling
     sample_count = 8
-    sample_metrics = False
+    sample_metrics = SOUND_METRICS       # in a classifier of log-mel spectrograms: evaluation/sound_quality.py
     train_sizes = {"spoken-digits": 1596, "notes": 1777}
     views = ()
     page_limit, page_count = "clips", 2
@@ -311,12 +313,17 @@ class AudioModality(Modality):
                 "test_clips": len(ds.test_x), "conditional": model.condition_kind != "none",
                 **({"label": info.label} if model.condition_kind != "none" else {})}
 
+    def sample_quality(self, metrics, samples, features, device):
+        from ..evaluation.sound_quality import SoundQuality
+        return SoundQuality(metrics, samples, features, device)
+
     def format_table(self, results):
-        return self.figure_table(
+        from ..evaluation.sound_table import format_table
+        return format_table(results, self.figure_table(
             results, COLUMNS,
             "exact NLL on the test split, ± its standard error over test clips; baselines fitted to the training "
             "split: hist. = each sample on its own (a histogram of codes), LPC = linear prediction from the "
-            f"{LPC_ORDER} samples before (an autoregressive Gaussian, discretised to the codes).")
+            f"{LPC_ORDER} samples before (an autoregressive Gaussian, discretised to the codes)."))
 
 
 COLUMNS = [("run", "run"), ("data", "data"), ("nll_nats_per_second", "nats/s"),
