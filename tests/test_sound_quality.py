@@ -141,7 +141,7 @@ def test_eval_prints_the_figures_with_their_floor_and_the_network(runs, capsys):
 
 def test_classes_of_an_unconditional_run_is_one_line(runs, capsys):
     refused(capsys, ["eval", runs["plain"], "--metrics", "classes", "--threads", "1"], "classes",
-            "not class-conditional")
+            "not conditional")
     # all: every figure it has, and a word on why classes is not among them
     assert genlab("eval", runs["plain"], "--metrics", "all", "--samples", "20", "--json", "--threads", "1") == 0
     r = json.loads(capsys.readouterr().out)
