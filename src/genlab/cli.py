@@ -353,14 +353,22 @@ def _sample_run_from_argv(argv: list[str]):
         raise
 
 
-def _terminated(signum, frame):
-    raise KeyboardInterrupt         # SIGTERM ends a command as Ctrl-C does: what was kept, and how to go on
+_signalled: list[int] = []
+
+
+def _interrupted(signum, frame):
+    # SIGTERM ends a command as Ctrl-C does: what was kept, and how to go on. Remembered, because a signal
+    # that lands inside an extension's import comes back as that import's error, not as KeyboardInterrupt.
+    _signalled.append(signum)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     main_thread = threading.current_thread() is threading.main_thread()
-    before = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    before = ({sig: signal.signal(sig, _interrupted) for sig in (signal.SIGTERM, signal.SIGINT)} if main_thread
+              else None)
+    _signalled.clear()
     try:
         model_cls = _model_class_from_argv(argv)
         batch = _option_in(argv, "--batch-size") if model_cls is not None else None
@@ -385,9 +393,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception:
+        if _signalled:                          # the interruption, worn as another error on its way out
+            sys.stderr.write("genlab: interrupted\n")
+            return 130
+        raise
     finally:
-        if main_thread and before is not None:  # a caller's own SIGTERM handler comes back (main() as a library)
-            signal.signal(signal.SIGTERM, before)
+        if before is not None:                  # a caller's own handlers come back (main() as a library)
+            for sig, handler in before.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
