@@ -15,7 +15,7 @@ FLOORS = [
     {"training", "evaluation", "runs", "explore"},
     {"modalities"},
     {"api", "demo", "demo_pokemon", "web"},
-    {"commands"},
+    {"commands", "defaults_help"},
     {"cli", "__main__"},
 ]
 

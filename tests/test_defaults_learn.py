@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import genlab
-from genlab.cli import main, train_defaults
+from genlab.cli import main
+from genlab.defaults_help import train_defaults
 from genlab.data import load_dataset
 from genlab.models.registry import get_model_class, model_names
 

@@ -39,7 +39,6 @@ class TextModality(Modality):
     SampleSettings = TextSampling
     page_settings = ("temperature", "greedy")
     sample_count = 10
-    sample_metrics = False
     train_sizes = {"tang300": 1440, "song100": 358, "fortunes": 22356, "songs-poems": 4915}
     views = ("interpolate", "reconstruct")
     panels = (("sentences", ("encode", "decode")),)
