@@ -63,6 +63,14 @@ def _conditions(model, ds, n: int):
     return f"{model.name} draws no class on request"
 
 
+def agreement(read_as: torch.Tensor, asked: torch.Tensor, classes: int, resamples: torch.Tensor) -> dict:
+    """The share of samples read as the class they were drawn for (or real examples as their labels), its
+    standard deviation over the bootstrap resamples (R×n positions), and chance (one over the classes)."""
+    hit = (read_as.cpu() == asked.cpu()).double()
+    return {"class_agreement": float(hit.mean()), "class_agreement_std": float(hit[resamples].mean(1).std()),
+            "class_chance": 1 / classes}
+
+
 @torch.no_grad()
 def class_figures(model, ds, network, resamples_of, n: int = MAX_SAMPLES, binary: bool = False) -> dict:
     """class_agreement (± over bootstrap resamples of the samples), class_chance and, for captions genlab
@@ -72,11 +80,9 @@ def class_figures(model, ds, network, resamples_of, n: int = MAX_SAMPLES, binary
     if isinstance(asked, str):
         return {"skipped": {"classes": asked}}
     condition, labels = asked
-    hits = torch.cat([read(network, draw(model, len(labels[s:s + BATCH]), s, condition[s:s + BATCH], binary))
-                      == labels[s:s + BATCH] for s in range(0, len(labels), BATCH)]).double()
-    out = {"class_agreement": float(hits.mean()), "class_samples": len(hits),
-           "class_agreement_std": float(torch.stack([hits[i].mean() for i in resamples_of(len(hits))]).std()),
-           "class_chance": 1 / ds.num_classes}
+    read_as = torch.cat([read(network, draw(model, len(labels[s:s + BATCH]), s, condition[s:s + BATCH], binary))
+                         for s in range(0, len(labels), BATCH)])
+    out = {**agreement(read_as, labels, ds.num_classes, resamples_of(len(labels))), "class_samples": len(labels)}
     if model.condition_kind == "text" and not isinstance(ds, CaptionedImages):   # attributes genlab measures
         out["attribute_agreement"] = attribute_figures(model, ds)
     return out

@@ -71,9 +71,8 @@ class SampleQuality:
         else:
             figures = class_figures(model, ds, judge.network, bootstrap_indices, min(judge.n, MAX_SAMPLES),
                                     binary=model.info.pixels == "binary")
-        out.setdefault("skipped", {}).update(figures.pop("skipped", {}))
-        if not out["skipped"]:
-            del out["skipped"]
+        if "skipped" in figures:
+            out.setdefault("skipped", {}).update(figures.pop("skipped"))
         out.update(figures)
         ref = judge.data_row()
         if "class_agreement" in figures and "class_agreement" not in ref:

@@ -26,6 +26,7 @@ import torch
 
 from ..errors import UserError
 from ..progress import Progress
+from .class_agreement import agreement
 from .memorisation import HeldOut, copied
 from .neighbours import distance_blocks
 from .sample_quality import (BOOTSTRAP, FLOOR_KEYS, bootstrap_indices, feature_figures, memorisation_figures,
@@ -56,14 +57,6 @@ class LeaveOneOut(HeldOut):
             d[start:start + len(block)] = block.min(1).values.double().cpu()
         self.real_to_t = d
         self.real_share = float(copied(self.real_to_t, self.real_to_h.cpu()).mean())
-
-
-def class_agreement(probs: torch.Tensor, classes: torch.Tensor, resamples: torch.Tensor) -> dict:
-    """The share of clips the classifier assigns to `classes` (those they were drawn for, or their labels), its
-    standard deviation over the bootstrap resamples, and chance (1/K)."""
-    hit = (probs.argmax(1).cpu() == classes.cpu()).double()
-    return {"class_agreement": float(hit.mean()), "class_agreement_std": float(hit[resamples].mean(1).std()),
-            "class_chance": 1 / probs.shape[1]}
 
 
 def verdict(m: dict) -> str:
@@ -117,7 +110,7 @@ class SoundJudge:
         if feats is not None:
             out.update(feature_figures(self.ref_feats, feats, self.metrics, resamples))
         if "classes" in self.metrics and classes is not None:
-            out.update(class_agreement(probs, classes, resamples))
+            out.update(agreement(probs.argmax(1), classes, probs.shape[1], resamples))
         if "memorisation" in self.metrics and picture is not None:
             # The ratio's denominator: the training clips' distances to the others (LeaveOneOut's).
             m = memorisation_figures(images, self.train_all, self.test[0], self.held, resamples, picture,
